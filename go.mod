@@ -1,0 +1,3 @@
+module github.com/gowwan/wwan
+
+go 1.26
