@@ -77,12 +77,17 @@ func decRefUICC(b []byte, at int, field string) ([]byte, error) {
 
 // decString reads an OL-referenced UTF-16LE string. An odd trailing byte is
 // ignored (libmbim converts Length/2 code units); invalid UTF-16 is an error.
+// It is the hottest helper of the codec, so it is written out in full.
 func decString(b []byte, at int, field string) (String, error) {
-	v, err := decRef(b, at, field)
-	if err != nil || v == nil {
-		return nil, err
+	off, n := uint64(le.Uint32(b[at:])), uint64(le.Uint32(b[at+4:]))
+	if n == 0 {
+		return nil, nil
 	}
-	v = v[:len(v)&^1]
+	// off and n are below 2^32, so the sum cannot wrap in 64 bits.
+	if off+n > uint64(len(b)) {
+		return nil, parseErr(field, at, ErrTruncated)
+	}
+	v := b[off : off+n&^1]
 	if !validUTF16(v) {
 		return nil, parseErr(field, at, ErrInvalidUTF16)
 	}

@@ -96,7 +96,7 @@ type CommandError struct {
 }
 
 func (e *CommandError) Error() string {
-	return fmt.Sprintf("mbim: %s %s (tid %d): %s", ServiceName(e.Service), CIDName(e.Service, e.CID), e.TID, e.Status)
+	return fmt.Sprintf("mbim: %s %s (tid %d): %s", ServiceName(e.Service), CIDName(e.Service, e.CID), e.TID, e.Status.String())
 }
 
 func (e *CommandError) Unwrap() error { return e.Status }

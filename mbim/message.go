@@ -94,7 +94,7 @@ func ParseMessage(b []byte) (Message, error) {
 	// whatever follows the message in the caller's buffer.
 	b = b[:n:n]
 	if !t.fragmentable() {
-		return Message{b}, nil
+		return Message{b: b}, nil
 	}
 	total := binary.LittleEndian.Uint32(b[offFragmentTotal:])
 	current := binary.LittleEndian.Uint32(b[offFragmentCurrent:])
@@ -107,7 +107,7 @@ func ParseMessage(b []byte) (Message, error) {
 	if total > 1 {
 		// A fragment of a longer message: its content is checked once the
 		// message is reassembled.
-		return Message{b}, nil
+		return Message{b: b}, nil
 	}
 	hdr := t.infoOffset()
 	if int(n) < hdr {
@@ -117,7 +117,7 @@ func ParseMessage(b []byte) (Message, error) {
 	if uint64(n) < uint64(hdr)+uint64(ibl) {
 		return Message{}, parseErr("information_buffer_length", hdr-4, ErrMalformed)
 	}
-	return Message{b}, nil
+	return Message{b: b}, nil
 }
 
 // NextMessage splits a byte stream (a pty or a proxy socket delivers chunks
@@ -273,17 +273,32 @@ func (m Message) InformationBufferOffset() int { return m.Type().infoOffset() }
 // buffer is a non-nil empty slice. The slice aliases the message and has no
 // spare capacity.
 func (m Message) InformationBuffer() []byte {
-	off := m.Type().infoOffset()
-	if off == 0 || m.u32(offFragmentTotal) != 1 {
+	// Written out rather than built from the other accessors: a client
+	// calls it for every message it receives.
+	b := m.b
+	if len(b) < msgFragmentHdrEnd {
 		return nil
 	}
-	n := m.InformationBufferLength()
-	// Always true after ParseMessage; checked so that no view can panic.
-	if uint64(off)+uint64(n) > uint64(len(m.b)) {
+	var off int
+	switch MessageType(binary.LittleEndian.Uint32(b)) {
+	case TypeCommand, TypeCommandDone:
+		off = 48
+	case TypeIndicateStatus:
+		off = 44
+	default:
+		return nil
+	}
+	if binary.LittleEndian.Uint32(b[offFragmentTotal:]) != 1 || len(b) < off {
+		return nil
+	}
+	// Always inside the view after ParseMessage; checked so that no view
+	// can panic.
+	n := uint64(binary.LittleEndian.Uint32(b[off-4:]))
+	if uint64(off)+n > uint64(len(b)) {
 		return nil
 	}
 	end := off + int(n)
-	return m.b[off:end:end]
+	return b[off:end:end]
 }
 
 // FragmentPayload returns the bytes after the common and fragment headers

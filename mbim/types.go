@@ -191,12 +191,35 @@ func (s String) Equal(t String) bool {
 }
 
 // validUTF16 reports whether b holds an even number of bytes forming valid
-// UTF-16LE (surrogates only in high-low pairs).
+// UTF-16LE (surrogates only in high-low pairs). Modem strings are almost
+// always below U+8000 (no surrogate can occur there), so the fast path only
+// ORs the words together and looks at the top bit of every code unit once;
+// the careful walk runs only when some code unit is U+8000 or above.
 func validUTF16(b []byte) bool {
 	if len(b)%2 != 0 {
 		return false
 	}
-	for i := 0; i < len(b); i += 2 {
+	var acc uint64
+	i := 0
+	for ; len(b)-i >= 16; i += 16 {
+		acc |= le.Uint64(b[i:]) | le.Uint64(b[i+8:])
+	}
+	if len(b)-i >= 8 {
+		acc |= le.Uint64(b[i:])
+		i += 8
+	}
+	for ; i < len(b); i += 2 {
+		acc |= uint64(b[i+1]) << 8
+	}
+	if acc&0x8000800080008000 == 0 {
+		return true
+	}
+	return validSurrogates(b)
+}
+
+// validSurrogates is the careful walk of validUTF16.
+func validSurrogates(b []byte) bool {
+	for i := 0; i+1 < len(b); i += 2 {
 		c := uint16(b[i]) | uint16(b[i+1])<<8
 		switch {
 		case c < 0xd800 || c > 0xdfff:

@@ -381,6 +381,11 @@ func match(got, want any, path string) error {
 			}
 		}
 	case float64:
+		if e, isEnum := got.(map[string]any); isEnum {
+			// libmbim prints some enums (NwError in CONNECT v3) as bare
+			// numbers; ours carry a name too.
+			got = e["value"]
+		}
 		g, ok := got.(float64)
 		if !ok {
 			if b, isBool := got.(bool); isBool {

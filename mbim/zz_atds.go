@@ -192,13 +192,24 @@ func (m *AtdsProvider) Decode(b []byte) error {
 	if len(b) < 32 {
 		return parseErr("atds_provider", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.ProviderState = ProviderState(le.Uint32(b[8:]))
-	if m.ProviderName, err = decString(b, 12, "provider_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.ProviderName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_name", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderName = String(v)
+	} else {
+		return parseErr("provider_name", 12, ErrInvalidUTF16)
 	}
 	m.PlmnMode = AtdsProviderPlmnMode(le.Uint32(b[20:]))
 	m.Rssi = uint32(le.Uint32(b[24:]))
@@ -362,20 +373,37 @@ func (m *AtdsRegisterStateInfo) Decode(b []byte) error {
 	if len(b) < 48 {
 		return parseErr("atds_register_state_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.NwError = NwError(le.Uint32(b[0:]))
 	m.RegisterState = RegisterState(le.Uint32(b[4:]))
 	m.RegisterMode = RegisterMode(le.Uint32(b[8:]))
 	m.AvailableDataClasses = DataClass(le.Uint32(b[12:]))
 	m.CurrentCellularClass = CellularClass(le.Uint32(b[16:]))
-	if m.ProviderId, err = decString(b, 20, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 20, ErrInvalidUTF16)
 	}
-	if m.ProviderName, err = decString(b, 28, "provider_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.ProviderName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_name", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderName = String(v)
+	} else {
+		return parseErr("provider_name", 28, ErrInvalidUTF16)
 	}
-	if m.RoamingText, err = decString(b, 36, "roaming_text"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+		m.RoamingText = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("roaming_text", 36, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.RoamingText = String(v)
+	} else {
+		return parseErr("roaming_text", 36, ErrInvalidUTF16)
 	}
 	m.RegistrationFlag = RegistrationFlag(le.Uint32(b[44:]))
 	return nil

@@ -105,11 +105,16 @@ func (m *AuthAkapQuery) Decode(b []byte) error {
 	if len(b) < 40 {
 		return parseErr("auth_akap_query", len(b), ErrTruncated)
 	}
-	var err error
 	m.Rand = Bytes(b[0 : 0+16])
 	m.Autn = Bytes(b[16 : 16+16])
-	if m.NetworkName, err = decString(b, 32, "network_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[32:])), uint64(le.Uint32(b[32+4:])); n == 0 {
+		m.NetworkName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("network_name", 32, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.NetworkName = String(v)
+	} else {
+		return parseErr("network_name", 32, ErrInvalidUTF16)
 	}
 	return nil
 }

@@ -1997,16 +1997,16 @@ func accessMediaTypeByName(s string) (uint64, bool) {
 type FrequencyRange uint32
 
 const (
-	FrequencyRange1 FrequencyRange = 0x1
-	FrequencyRange2 FrequencyRange = 0x2
+	FrequencyRangeRange1 FrequencyRange = 0x1
+	FrequencyRangeRange2 FrequencyRange = 0x2
 )
 
 var frequencyRangeBits = [...]struct {
 	v uint64
 	n string
 }{
-	{0x1, "1"},
-	{0x2, "2"},
+	{0x1, "RANGE_1"},
+	{0x2, "RANGE_2"},
 }
 
 // Names lists the names of the flags set in v, and the bits that have no name.
@@ -2037,9 +2037,9 @@ func (v *FrequencyRange) UnmarshalJSON(b []byte) error {
 
 func frequencyRangeByName(s string) (uint64, bool) {
 	switch s {
-	case "1":
+	case "RANGE_1":
 		return 0x1, true
-	case "2":
+	case "RANGE_2":
 		return 0x2, true
 	}
 	return 0, false
@@ -2545,13 +2545,24 @@ func (m *Provider) Decode(b []byte) error {
 	if len(b) < 32 {
 		return parseErr("provider", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.ProviderState = ProviderState(le.Uint32(b[8:]))
-	if m.ProviderName, err = decString(b, 12, "provider_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.ProviderName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_name", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderName = String(v)
+	} else {
+		return parseErr("provider_name", 12, ErrInvalidUTF16)
 	}
 	m.CellularClass = CellularClass(le.Uint32(b[20:]))
 	m.Rssi = uint32(le.Uint32(b[24:]))
@@ -2639,7 +2650,6 @@ func (m *DeviceCapsInfo) Decode(b []byte) error {
 	if len(b) < 64 {
 		return parseErr("device_caps_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.DeviceType = DeviceType(le.Uint32(b[0:]))
 	m.CellularClass = CellularClass(le.Uint32(b[4:]))
 	m.VoiceClass = VoiceClass(le.Uint32(b[8:]))
@@ -2648,17 +2658,41 @@ func (m *DeviceCapsInfo) Decode(b []byte) error {
 	m.SmsCaps = SmsCaps(le.Uint32(b[20:]))
 	m.ControlCaps = CtrlCaps(le.Uint32(b[24:]))
 	m.MaxSessions = uint32(le.Uint32(b[28:]))
-	if m.CustomDataClass, err = decString(b, 32, "custom_data_class"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[32:])), uint64(le.Uint32(b[32+4:])); n == 0 {
+		m.CustomDataClass = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("custom_data_class", 32, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.CustomDataClass = String(v)
+	} else {
+		return parseErr("custom_data_class", 32, ErrInvalidUTF16)
 	}
-	if m.DeviceId, err = decString(b, 40, "device_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[40+4:])); n == 0 {
+		m.DeviceId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("device_id", 40, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.DeviceId = String(v)
+	} else {
+		return parseErr("device_id", 40, ErrInvalidUTF16)
 	}
-	if m.FirmwareInfo, err = decString(b, 48, "firmware_info"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[48:])), uint64(le.Uint32(b[48+4:])); n == 0 {
+		m.FirmwareInfo = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("firmware_info", 48, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.FirmwareInfo = String(v)
+	} else {
+		return parseErr("firmware_info", 48, ErrInvalidUTF16)
 	}
-	if m.HardwareInfo, err = decString(b, 56, "hardware_info"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[56:])), uint64(le.Uint32(b[56+4:])); n == 0 {
+		m.HardwareInfo = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("hardware_info", 56, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.HardwareInfo = String(v)
+	} else {
+		return parseErr("hardware_info", 56, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -2709,11 +2743,23 @@ func (m *SubscriberReadyStatusInfo) Decode(b []byte) error {
 	}
 	var err error
 	m.ReadyState = SubscriberReadyState(le.Uint32(b[0:]))
-	if m.SubscriberId, err = decString(b, 4, "subscriber_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.SubscriberId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("subscriber_id", 4, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.SubscriberId = String(v)
+	} else {
+		return parseErr("subscriber_id", 4, ErrInvalidUTF16)
 	}
-	if m.SimIccId, err = decString(b, 12, "sim_iccid"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.SimIccId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("sim_iccid", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.SimIccId = String(v)
+	} else {
+		return parseErr("sim_iccid", 12, ErrInvalidUTF16)
 	}
 	m.ReadyInfo = ReadyInfo(le.Uint32(b[20:]))
 	m.TelephoneNumbersCount = uint32(le.Uint32(b[24:]))
@@ -2781,11 +2827,23 @@ func (m *SubscriberReadyStatusInfoV3) Decode(b []byte) error {
 	var err error
 	m.ReadyState = SubscriberReadyState(le.Uint32(b[0:]))
 	m.Flags = SubscriberReadyStatusFlag(le.Uint32(b[4:]))
-	if m.SubscriberId, err = decString(b, 8, "subscriber_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.SubscriberId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("subscriber_id", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.SubscriberId = String(v)
+	} else {
+		return parseErr("subscriber_id", 8, ErrInvalidUTF16)
 	}
-	if m.SimIccId, err = decString(b, 16, "sim_iccid"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.SimIccId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("sim_iccid", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.SimIccId = String(v)
+	} else {
+		return parseErr("sim_iccid", 16, ErrInvalidUTF16)
 	}
 	m.ReadyInfo = ReadyInfo(le.Uint32(b[24:]))
 	m.TelephoneNumbersCount = uint32(le.Uint32(b[28:]))
@@ -2908,14 +2966,25 @@ func (m *PinSet) Decode(b []byte) error {
 	if len(b) < 24 {
 		return parseErr("pin_set", len(b), ErrTruncated)
 	}
-	var err error
 	m.PinType = PinType(le.Uint32(b[0:]))
 	m.PinOperation = PinOperation(le.Uint32(b[4:]))
-	if m.Pin, err = decString(b, 8, "pin"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.Pin = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("pin", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Pin = String(v)
+	} else {
+		return parseErr("pin", 8, ErrInvalidUTF16)
 	}
-	if m.NewPin, err = decString(b, 16, "new_pin"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.NewPin = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("new_pin", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.NewPin = String(v)
+	} else {
+		return parseErr("new_pin", 16, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -3265,9 +3334,14 @@ func (m *RegisterStateSet) Decode(b []byte) error {
 	if len(b) < 16 {
 		return parseErr("register_state_set", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.RegisterAction = RegisterAction(le.Uint32(b[8:]))
 	m.DataClass = DataClass(le.Uint32(b[12:]))
@@ -3310,20 +3384,37 @@ func (m *RegisterStateInfo) Decode(b []byte) error {
 	if len(b) < 48 {
 		return parseErr("register_state_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.NwError = NwError(le.Uint32(b[0:]))
 	m.RegisterState = RegisterState(le.Uint32(b[4:]))
 	m.RegisterMode = RegisterMode(le.Uint32(b[8:]))
 	m.AvailableDataClasses = DataClass(le.Uint32(b[12:]))
 	m.CurrentCellularClass = CellularClass(le.Uint32(b[16:]))
-	if m.ProviderId, err = decString(b, 20, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 20, ErrInvalidUTF16)
 	}
-	if m.ProviderName, err = decString(b, 28, "provider_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.ProviderName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_name", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderName = String(v)
+	} else {
+		return parseErr("provider_name", 28, ErrInvalidUTF16)
 	}
-	if m.RoamingText, err = decString(b, 36, "roaming_text"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+		m.RoamingText = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("roaming_text", 36, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.RoamingText = String(v)
+	} else {
+		return parseErr("roaming_text", 36, ErrInvalidUTF16)
 	}
 	m.RegistrationFlag = RegistrationFlag(le.Uint32(b[44:]))
 	return nil
@@ -3374,20 +3465,37 @@ func (m *RegisterStateInfoV2) Decode(b []byte) error {
 	if len(b) < 52 {
 		return parseErr("register_state_info_v2", len(b), ErrTruncated)
 	}
-	var err error
 	m.NwError = NwError(le.Uint32(b[0:]))
 	m.RegisterState = RegisterState(le.Uint32(b[4:]))
 	m.RegisterMode = RegisterMode(le.Uint32(b[8:]))
 	m.AvailableDataClasses = DataClass(le.Uint32(b[12:]))
 	m.CurrentCellularClass = CellularClass(le.Uint32(b[16:]))
-	if m.ProviderId, err = decString(b, 20, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 20, ErrInvalidUTF16)
 	}
-	if m.ProviderName, err = decString(b, 28, "provider_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.ProviderName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_name", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderName = String(v)
+	} else {
+		return parseErr("provider_name", 28, ErrInvalidUTF16)
 	}
-	if m.RoamingText, err = decString(b, 36, "roaming_text"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+		m.RoamingText = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("roaming_text", 36, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.RoamingText = String(v)
+	} else {
+		return parseErr("roaming_text", 36, ErrInvalidUTF16)
 	}
 	m.RegistrationFlag = RegistrationFlag(le.Uint32(b[44:]))
 	m.PreferredDataClasses = DataClass(le.Uint32(b[48:]))
@@ -3450,7 +3558,7 @@ func (m *PacketServiceSet) EncodedLen() int {
 // PacketServiceInfo is an MBIM information-buffer layout.
 // Its fixed part is 28 bytes.
 type PacketServiceInfo struct {
-	NwError                   uint32             `json:"nw_error"`
+	NwError                   NwError            `json:"nw_error"`
 	PacketServiceState        PacketServiceState `json:"packet_service_state"`
 	HighestAvailableDataClass DataClass          `json:"highest_available_data_class"`
 	UplinkSpeed               uint64             `json:"uplink_speed"`
@@ -3463,7 +3571,7 @@ func (m *PacketServiceInfo) Decode(b []byte) error {
 	if len(b) < 28 {
 		return parseErr("packet_service_info", len(b), ErrTruncated)
 	}
-	m.NwError = uint32(le.Uint32(b[0:]))
+	m.NwError = NwError(le.Uint32(b[0:]))
 	m.PacketServiceState = PacketServiceState(le.Uint32(b[4:]))
 	m.HighestAvailableDataClass = DataClass(le.Uint32(b[8:]))
 	m.UplinkSpeed = uint64(le.Uint64(b[12:]))
@@ -3490,7 +3598,7 @@ func (m *PacketServiceInfo) EncodedLen() int {
 // PacketServiceInfoV2 is an MBIM information-buffer layout.
 // Its fixed part is 32 bytes.
 type PacketServiceInfoV2 struct {
-	NwError            uint32             `json:"nw_error"`
+	NwError            NwError            `json:"nw_error"`
 	PacketServiceState PacketServiceState `json:"packet_service_state"`
 	CurrentDataClass   DataClass          `json:"current_data_class"`
 	UplinkSpeed        uint64             `json:"uplink_speed"`
@@ -3504,7 +3612,7 @@ func (m *PacketServiceInfoV2) Decode(b []byte) error {
 	if len(b) < 32 {
 		return parseErr("packet_service_info_v2", len(b), ErrTruncated)
 	}
-	m.NwError = uint32(le.Uint32(b[0:]))
+	m.NwError = NwError(le.Uint32(b[0:]))
 	m.PacketServiceState = PacketServiceState(le.Uint32(b[4:]))
 	m.CurrentDataClass = DataClass(le.Uint32(b[8:]))
 	m.UplinkSpeed = uint64(le.Uint64(b[12:]))
@@ -3567,7 +3675,7 @@ func (m *Tai) EncodedLen() int {
 // PacketServiceInfoV3 is an MBIM information-buffer layout.
 // Its fixed part is 44 bytes.
 type PacketServiceInfoV3 struct {
-	NwError                   uint32             `json:"nw_error"`
+	NwError                   NwError            `json:"nw_error"`
 	PacketServiceState        PacketServiceState `json:"packet_service_state"`
 	HighestAvailableDataClass DataClassV3        `json:"highest_available_data_class"`
 	UplinkSpeed               uint64             `json:"uplink_speed"`
@@ -3584,7 +3692,7 @@ func (m *PacketServiceInfoV3) Decode(b []byte) error {
 		return parseErr("packet_service_info_v3", len(b), ErrTruncated)
 	}
 	var err error
-	m.NwError = uint32(le.Uint32(b[0:]))
+	m.NwError = NwError(le.Uint32(b[0:]))
 	m.PacketServiceState = PacketServiceState(le.Uint32(b[4:]))
 	m.HighestAvailableDataClass = DataClassV3(le.Uint32(b[8:]))
 	m.UplinkSpeed = uint64(le.Uint64(b[12:]))
@@ -3846,17 +3954,34 @@ func (m *ConnectSet) Decode(b []byte) error {
 	if len(b) < 60 {
 		return parseErr("connect_set", len(b), ErrTruncated)
 	}
-	var err error
 	m.SessionId = uint32(le.Uint32(b[0:]))
 	m.ActivationCommand = ActivationCommand(le.Uint32(b[4:]))
-	if m.AccessString, err = decString(b, 8, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 8, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 16, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 16, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 24, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[24:])), uint64(le.Uint32(b[24+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 24, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 24, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[32:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[36:]))
@@ -3897,7 +4022,7 @@ type ConnectInfo struct {
 	VoiceCallState  VoiceCallState  `json:"voice_call_state"`
 	IpType          ContextIpType   `json:"ip_type"`
 	ContextType     ContextType     `json:"context_type"`
-	NwError         uint32          `json:"nw_error"`
+	NwError         NwError         `json:"nw_error"`
 }
 
 // Decode decodes b into m, reusing m's storage. Strings and bytes in m
@@ -3911,7 +4036,7 @@ func (m *ConnectInfo) Decode(b []byte) error {
 	m.VoiceCallState = VoiceCallState(le.Uint32(b[8:]))
 	m.IpType = ContextIpType(le.Uint32(b[12:]))
 	m.ContextType = ContextType(b[16 : 16+16])
-	m.NwError = uint32(le.Uint32(b[32:]))
+	m.NwError = NwError(le.Uint32(b[32:]))
 	return nil
 }
 
@@ -4035,7 +4160,7 @@ type ConnectInfoV3 struct {
 	VoiceCallState  VoiceCallState  `json:"voice_call_state"`
 	IpType          ContextIpType   `json:"ip_type"`
 	ContextType     ContextType     `json:"context_type"`
-	NwError         uint32          `json:"nw_error"`
+	NwError         NwError         `json:"nw_error"`
 	MediaPreference AccessMediaType `json:"access_media_type"`
 	AccessString    String          `json:"access_string"`
 	UnnamedIes      []TLV           `json:"unnamed_ies"`
@@ -4053,7 +4178,7 @@ func (m *ConnectInfoV3) Decode(b []byte) error {
 	m.VoiceCallState = VoiceCallState(le.Uint32(b[8:]))
 	m.IpType = ContextIpType(le.Uint32(b[12:]))
 	m.ContextType = ContextType(b[16 : 16+16])
-	m.NwError = uint32(le.Uint32(b[32:]))
+	m.NwError = NwError(le.Uint32(b[32:]))
 	m.MediaPreference = AccessMediaType(le.Uint32(b[36:]))
 	p := 40
 	if m.AccessString, p, err = decTLVString(b, p, "access_string"); err != nil {
@@ -4105,22 +4230,45 @@ func (m *ProvisionedContextsSet) Decode(b []byte) error {
 	if len(b) < 60 {
 		return parseErr("provisioned_contexts_set", len(b), ErrTruncated)
 	}
-	var err error
 	m.ContextId = uint32(le.Uint32(b[0:]))
 	m.ContextType = ContextType(b[4 : 4+16])
-	if m.AccessString, err = decString(b, 20, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 20, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 28, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 28, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 36, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 36, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 36, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[44:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[48:]))
-	if m.ProviderId, err = decString(b, 52, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[52:])), uint64(le.Uint32(b[52+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 52, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 52, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -4167,17 +4315,34 @@ func (m *ProvisionedContextElement) Decode(b []byte) error {
 	if len(b) < 52 {
 		return parseErr("provisioned_context_element", len(b), ErrTruncated)
 	}
-	var err error
 	m.ContextId = uint32(le.Uint32(b[0:]))
 	m.ContextType = ContextType(b[4 : 4+16])
-	if m.AccessString, err = decString(b, 20, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 20, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 28, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 28, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 36, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 36, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 36, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[44:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[48:]))

@@ -19,13 +19,13 @@ func (m *FibocomAtCommandSet) Decode(b []byte) error {
 // AppendBinary appends the encoding of m to b (encoding.BinaryAppender).
 // Offsets are relative to the start of the encoding.
 func (m *FibocomAtCommandSet) AppendBinary(b []byte) ([]byte, error) {
-	b = appendPadded(b, m.CommandReq)
+	b = append(b, m.CommandReq...)
 	return b, nil
 }
 
 // EncodedLen is the number of bytes AppendBinary appends.
 func (m *FibocomAtCommandSet) EncodedLen() int {
-	return 0 + pad4(len(m.CommandReq))
+	return 0 + len(m.CommandReq)
 }
 
 // FibocomAtCommandInfo is an MBIM information-buffer layout.
@@ -45,11 +45,11 @@ func (m *FibocomAtCommandInfo) Decode(b []byte) error {
 // AppendBinary appends the encoding of m to b (encoding.BinaryAppender).
 // Offsets are relative to the start of the encoding.
 func (m *FibocomAtCommandInfo) AppendBinary(b []byte) ([]byte, error) {
-	b = appendPadded(b, m.CommandResp)
+	b = append(b, m.CommandResp...)
 	return b, nil
 }
 
 // EncodedLen is the number of bytes AppendBinary appends.
 func (m *FibocomAtCommandInfo) EncodedLen() int {
-	return 0 + pad4(len(m.CommandResp))
+	return 0 + len(m.CommandResp)
 }

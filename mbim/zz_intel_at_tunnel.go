@@ -19,13 +19,13 @@ func (m *IntelAtTunnelAtCommandSet) Decode(b []byte) error {
 // AppendBinary appends the encoding of m to b (encoding.BinaryAppender).
 // Offsets are relative to the start of the encoding.
 func (m *IntelAtTunnelAtCommandSet) AppendBinary(b []byte) ([]byte, error) {
-	b = appendPadded(b, m.CommandReq)
+	b = append(b, m.CommandReq...)
 	return b, nil
 }
 
 // EncodedLen is the number of bytes AppendBinary appends.
 func (m *IntelAtTunnelAtCommandSet) EncodedLen() int {
-	return 0 + pad4(len(m.CommandReq))
+	return 0 + len(m.CommandReq)
 }
 
 // IntelAtTunnelAtCommandInfo is an MBIM information-buffer layout.

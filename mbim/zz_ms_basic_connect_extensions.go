@@ -880,7 +880,6 @@ func (m *MsProvisionedContextsSetV2) Decode(b []byte) error {
 	if len(b) < 72 {
 		return parseErr("ms_provisioned_contexts_set_v2", len(b), ErrTruncated)
 	}
-	var err error
 	m.Operation = ContextOperation(le.Uint32(b[0:]))
 	m.ContextType = ContextType(b[4 : 4+16])
 	m.IpType = ContextIpType(le.Uint32(b[20:]))
@@ -888,14 +887,32 @@ func (m *MsProvisionedContextsSetV2) Decode(b []byte) error {
 	m.Roaming = ContextRoamingControl(le.Uint32(b[28:]))
 	m.MediaType = ContextMediaType(le.Uint32(b[32:]))
 	m.Source = ContextSource(le.Uint32(b[36:]))
-	if m.AccessString, err = decString(b, 40, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[40+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 40, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 40, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 48, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[48:])), uint64(le.Uint32(b[48+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 48, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 48, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 56, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[56:])), uint64(le.Uint32(b[56+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 56, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 56, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[64:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[68:]))
@@ -952,7 +969,6 @@ func (m *MsProvisionedContextElementV2) Decode(b []byte) error {
 	if len(b) < 72 {
 		return parseErr("ms_provisioned_context_element_v2", len(b), ErrTruncated)
 	}
-	var err error
 	m.ContextId = uint32(le.Uint32(b[0:]))
 	m.ContextType = ContextType(b[4 : 4+16])
 	m.IpType = ContextIpType(le.Uint32(b[20:]))
@@ -960,14 +976,32 @@ func (m *MsProvisionedContextElementV2) Decode(b []byte) error {
 	m.Roaming = ContextRoamingControl(le.Uint32(b[28:]))
 	m.MediaType = ContextMediaType(le.Uint32(b[32:]))
 	m.Source = ContextSource(le.Uint32(b[36:]))
-	if m.AccessString, err = decString(b, 40, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[40+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 40, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 40, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 48, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[48:])), uint64(le.Uint32(b[48+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 48, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 48, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 56, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[56:])), uint64(le.Uint32(b[56+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 56, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 56, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[64:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[68:]))
@@ -1177,18 +1211,35 @@ func (m *MsLteAttachConfiguration) Decode(b []byte) error {
 	if len(b) < 44 {
 		return parseErr("ms_lte_attach_configuration", len(b), ErrTruncated)
 	}
-	var err error
 	m.IpType = ContextIpType(le.Uint32(b[0:]))
 	m.Roaming = LteAttachContextRoamingControl(le.Uint32(b[4:]))
 	m.Source = ContextSource(le.Uint32(b[8:]))
-	if m.AccessString, err = decString(b, 12, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 12, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 20, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 20, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 28, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 28, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[36:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[40:]))
@@ -1359,17 +1410,34 @@ func (m *MsLteAttachInfo) Decode(b []byte) error {
 	if len(b) < 40 {
 		return parseErr("ms_lte_attach_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.LteAttachState = LteAttachState(le.Uint32(b[0:]))
 	m.IpType = ContextIpType(le.Uint32(b[4:]))
-	if m.AccessString, err = decString(b, 8, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 8, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 16, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 16, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 24, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[24:])), uint64(le.Uint32(b[24+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 24, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 24, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[32:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[36:]))
@@ -1417,18 +1485,35 @@ func (m *MsLteAttachInfoV3) Decode(b []byte) error {
 	if len(b) < 44 {
 		return parseErr("ms_lte_attach_info_v3", len(b), ErrTruncated)
 	}
-	var err error
 	m.LteAttachState = LteAttachState(le.Uint32(b[0:]))
 	m.NwError = NwError(le.Uint32(b[4:]))
 	m.IpType = ContextIpType(le.Uint32(b[8:]))
-	if m.AccessString, err = decString(b, 12, "access_string"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.AccessString = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("access_string", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+	} else {
+		return parseErr("access_string", 12, ErrInvalidUTF16)
 	}
-	if m.UserName, err = decString(b, 20, "user_name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+		m.UserName = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("user_name", 20, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+	} else {
+		return parseErr("user_name", 20, ErrInvalidUTF16)
 	}
-	if m.Password, err = decString(b, 28, "password"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.Password = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("password", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+	} else {
+		return parseErr("password", 28, ErrInvalidUTF16)
 	}
 	m.Compression = Compression(le.Uint32(b[36:]))
 	m.AuthProtocol = AuthProtocol(le.Uint32(b[40:]))
@@ -1519,7 +1604,6 @@ func (m *MsDeviceCapsInfoV2) Decode(b []byte) error {
 	if len(b) < 68 {
 		return parseErr("ms_device_caps_info_v2", len(b), ErrTruncated)
 	}
-	var err error
 	m.DeviceType = DeviceType(le.Uint32(b[0:]))
 	m.CellularClass = CellularClass(le.Uint32(b[4:]))
 	m.VoiceClass = VoiceClass(le.Uint32(b[8:]))
@@ -1528,17 +1612,41 @@ func (m *MsDeviceCapsInfoV2) Decode(b []byte) error {
 	m.SmsCaps = SmsCaps(le.Uint32(b[20:]))
 	m.ControlCaps = CtrlCaps(le.Uint32(b[24:]))
 	m.MaxSessions = uint32(le.Uint32(b[28:]))
-	if m.CustomDataClass, err = decString(b, 32, "custom_data_class"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[32:])), uint64(le.Uint32(b[32+4:])); n == 0 {
+		m.CustomDataClass = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("custom_data_class", 32, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.CustomDataClass = String(v)
+	} else {
+		return parseErr("custom_data_class", 32, ErrInvalidUTF16)
 	}
-	if m.DeviceId, err = decString(b, 40, "device_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[40+4:])); n == 0 {
+		m.DeviceId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("device_id", 40, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.DeviceId = String(v)
+	} else {
+		return parseErr("device_id", 40, ErrInvalidUTF16)
 	}
-	if m.FirmwareInfo, err = decString(b, 48, "firmware_info"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[48:])), uint64(le.Uint32(b[48+4:])); n == 0 {
+		m.FirmwareInfo = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("firmware_info", 48, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.FirmwareInfo = String(v)
+	} else {
+		return parseErr("firmware_info", 48, ErrInvalidUTF16)
 	}
-	if m.HardwareInfo, err = decString(b, 56, "hardware_info"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[56:])), uint64(le.Uint32(b[56+4:])); n == 0 {
+		m.HardwareInfo = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("hardware_info", 56, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.HardwareInfo = String(v)
+	} else {
+		return parseErr("hardware_info", 56, ErrInvalidUTF16)
 	}
 	m.ExecutorIndex = uint32(le.Uint32(b[64:]))
 	return nil
@@ -1870,9 +1978,14 @@ func (m *MsCellInfoServingGsm) Decode(b []byte) error {
 	if len(b) < 32 {
 		return parseErr("ms_cell_info_serving_gsm", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.LocationAreaCode = uint32(le.Uint32(b[8:]))
 	m.CellId = uint32(le.Uint32(b[12:]))
@@ -1925,9 +2038,14 @@ func (m *MsCellInfoServingUmts) Decode(b []byte) error {
 	if len(b) < 48 {
 		return parseErr("ms_cell_info_serving_umts", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.LocationAreaCode = uint32(le.Uint32(b[8:]))
 	m.CellId = uint32(le.Uint32(b[12:]))
@@ -1985,9 +2103,14 @@ func (m *MsCellInfoServingTdscdma) Decode(b []byte) error {
 	if len(b) < 36 {
 		return parseErr("ms_cell_info_serving_tdscdma", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.LocationAreaCode = uint32(le.Uint32(b[8:]))
 	m.CellId = uint32(le.Uint32(b[12:]))
@@ -2039,9 +2162,14 @@ func (m *MsCellInfoServingLte) Decode(b []byte) error {
 	if len(b) < 36 {
 		return parseErr("ms_cell_info_serving_lte", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.CellId = uint32(le.Uint32(b[8:]))
 	m.Earfcn = uint32(le.Uint32(b[12:]))
@@ -2091,9 +2219,14 @@ func (m *MsCellInfoNeighboringGsm) Decode(b []byte) error {
 	if len(b) < 28 {
 		return parseErr("ms_cell_info_neighboring_gsm", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.LocationAreaCode = uint32(le.Uint32(b[8:]))
 	m.CellId = uint32(le.Uint32(b[12:]))
@@ -2141,9 +2274,14 @@ func (m *MsCellInfoNeighboringUmts) Decode(b []byte) error {
 	if len(b) < 36 {
 		return parseErr("ms_cell_info_neighboring_umts", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.LocationAreaCode = uint32(le.Uint32(b[8:]))
 	m.CellId = uint32(le.Uint32(b[12:]))
@@ -2195,9 +2333,14 @@ func (m *MsCellInfoNeighboringTdscdma) Decode(b []byte) error {
 	if len(b) < 36 {
 		return parseErr("ms_cell_info_neighboring_tdscdma", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.LocationAreaCode = uint32(le.Uint32(b[8:]))
 	m.CellId = uint32(le.Uint32(b[12:]))
@@ -2248,9 +2391,14 @@ func (m *MsCellInfoNeighboringLte) Decode(b []byte) error {
 	if len(b) < 32 {
 		return parseErr("ms_cell_info_neighboring_lte", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.CellId = uint32(le.Uint32(b[8:]))
 	m.Earfcn = uint32(le.Uint32(b[12:]))
@@ -2353,9 +2501,14 @@ func (m *MsCellInfoServingNr) Decode(b []byte) error {
 	if len(b) < 48 {
 		return parseErr("ms_cell_info_serving_nr", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ProviderId, err = decString(b, 0, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 0, ErrInvalidUTF16)
 	}
 	m.Nci = uint64(le.Uint64(b[8:]))
 	m.PhysicalCellId = uint32(le.Uint32(b[16:]))
@@ -2409,13 +2562,24 @@ func (m *MsCellInfoNeighboringNr) Decode(b []byte) error {
 	if len(b) < 40 {
 		return parseErr("ms_cell_info_neighboring_nr", len(b), ErrTruncated)
 	}
-	var err error
 	m.SystemSubType = DataSubclass(le.Uint32(b[0:]))
-	if m.ProviderId, err = decString(b, 4, "provider_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.ProviderId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("provider_id", 4, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ProviderId = String(v)
+	} else {
+		return parseErr("provider_id", 4, ErrInvalidUTF16)
 	}
-	if m.CellId, err = decString(b, 12, "cell_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.CellId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("cell_id", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.CellId = String(v)
+	} else {
+		return parseErr("cell_id", 12, ErrInvalidUTF16)
 	}
 	m.PhysicalCellId = uint32(le.Uint32(b[20:]))
 	m.Tac = uint32(le.Uint32(b[24:]))

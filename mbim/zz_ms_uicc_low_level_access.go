@@ -1010,8 +1010,14 @@ func (m *UiccReadBinaryQuery) Decode(b []byte) error {
 	}
 	m.ReadOffset = uint32(le.Uint32(b[20:]))
 	m.ReadSize = uint32(le.Uint32(b[24:]))
-	if m.LocalPin, err = decString(b, 28, "local_pin"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+		m.LocalPin = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("local_pin", 28, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.LocalPin = String(v)
+	} else {
+		return parseErr("local_pin", 28, ErrInvalidUTF16)
 	}
 	if m.Data, err = decBytes(b, 36, "data"); err != nil {
 		return err
@@ -1110,8 +1116,14 @@ func (m *UiccReadRecordQuery) Decode(b []byte) error {
 		return err
 	}
 	m.RecordNumber = uint32(le.Uint32(b[20:]))
-	if m.LocalPin, err = decString(b, 24, "local_pin"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[24:])), uint64(le.Uint32(b[24+4:])); n == 0 {
+		m.LocalPin = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("local_pin", 24, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.LocalPin = String(v)
+	} else {
+		return parseErr("local_pin", 24, ErrInvalidUTF16)
 	}
 	if m.Data, err = decBytes(b, 32, "data"); err != nil {
 		return err

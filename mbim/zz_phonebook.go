@@ -173,13 +173,24 @@ func (m *PhonebookEntry) Decode(b []byte) error {
 	if len(b) < 20 {
 		return parseErr("phonebook_entry", len(b), ErrTruncated)
 	}
-	var err error
 	m.EntryIndex = uint32(le.Uint32(b[0:]))
-	if m.Number, err = decString(b, 4, "number"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.Number = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("number", 4, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Number = String(v)
+	} else {
+		return parseErr("number", 4, ErrInvalidUTF16)
 	}
-	if m.Name, err = decString(b, 12, "name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.Name = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("name", 12, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Name = String(v)
+	} else {
+		return parseErr("name", 12, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -338,14 +349,25 @@ func (m *PhonebookWriteSet) Decode(b []byte) error {
 	if len(b) < 24 {
 		return parseErr("phonebook_write_set", len(b), ErrTruncated)
 	}
-	var err error
 	m.SaveFlag = PhonebookWriteFlag(le.Uint32(b[0:]))
 	m.SaveIndex = uint32(le.Uint32(b[4:]))
-	if m.Number, err = decString(b, 8, "number"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.Number = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("number", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Number = String(v)
+	} else {
+		return parseErr("number", 8, ErrInvalidUTF16)
 	}
-	if m.Name, err = decString(b, 16, "name"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.Name = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("name", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Name = String(v)
+	} else {
+		return parseErr("name", 16, ErrInvalidUTF16)
 	}
 	return nil
 }

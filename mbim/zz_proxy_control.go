@@ -15,9 +15,14 @@ func (m *ProxyControlConfigurationSet) Decode(b []byte) error {
 	if len(b) < 12 {
 		return parseErr("proxy_control_configuration_set", len(b), ErrTruncated)
 	}
-	var err error
-	if m.DevicePath, err = decString(b, 0, "device_path"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.DevicePath = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("device_path", 0, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.DevicePath = String(v)
+	} else {
+		return parseErr("device_path", 0, ErrInvalidUTF16)
 	}
 	m.Timeout = uint32(le.Uint32(b[8:]))
 	return nil

@@ -498,13 +498,13 @@ func (m *QduFileWriteSet) Decode(b []byte) error {
 // AppendBinary appends the encoding of m to b (encoding.BinaryAppender).
 // Offsets are relative to the start of the encoding.
 func (m *QduFileWriteSet) AppendBinary(b []byte) ([]byte, error) {
-	b = appendPadded(b, m.DataBuffer)
+	b = append(b, m.DataBuffer...)
 	return b, nil
 }
 
 // EncodedLen is the number of bytes AppendBinary appends.
 func (m *QduFileWriteSet) EncodedLen() int {
-	return 0 + pad4(len(m.DataBuffer))
+	return 0 + len(m.DataBuffer)
 }
 
 // QduQuectelRebootSet is an MBIM information-buffer layout.
@@ -576,10 +576,15 @@ func (m *QduQuectelReadVersionInfo) Decode(b []byte) error {
 	if len(b) < 12 {
 		return parseErr("qdu_quectel_read_version_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.VersionId = uint32(le.Uint32(b[0:]))
-	if m.Version, err = decString(b, 4, "version"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.Version = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("version", 4, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Version = String(v)
+	} else {
+		return parseErr("version", 4, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -622,13 +627,13 @@ func (m *QduCommandSet) Decode(b []byte) error {
 // Offsets are relative to the start of the encoding.
 func (m *QduCommandSet) AppendBinary(b []byte) ([]byte, error) {
 	b = le.AppendUint32(b, uint32(m.CommandType))
-	b = appendPadded(b, m.CommandString)
+	b = append(b, m.CommandString...)
 	return b, nil
 }
 
 // EncodedLen is the number of bytes AppendBinary appends.
 func (m *QduCommandSet) EncodedLen() int {
-	return 4 + pad4(len(m.CommandString))
+	return 4 + len(m.CommandString)
 }
 
 // QduCommandInfo is an MBIM information-buffer layout.

@@ -401,10 +401,15 @@ func (m *SmsConfigurationSet) Decode(b []byte) error {
 	if len(b) < 12 {
 		return parseErr("sms_configuration_set", len(b), ErrTruncated)
 	}
-	var err error
 	m.Format = SmsFormat(le.Uint32(b[0:]))
-	if m.ScAddress, err = decString(b, 4, "sc_address"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.ScAddress = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("sc_address", 4, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ScAddress = String(v)
+	} else {
+		return parseErr("sc_address", 4, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -440,13 +445,18 @@ func (m *SmsConfigurationInfo) Decode(b []byte) error {
 	if len(b) < 24 {
 		return parseErr("sms_configuration_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.SmsStorageState = SmsStorageState(le.Uint32(b[0:]))
 	m.Format = SmsFormat(le.Uint32(b[4:]))
 	m.MaxMessages = uint32(le.Uint32(b[8:]))
 	m.CdmaShortMessageSize = uint32(le.Uint32(b[12:]))
-	if m.ScAddress, err = decString(b, 16, "sc_address"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.ScAddress = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("sc_address", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.ScAddress = String(v)
+	} else {
+		return parseErr("sc_address", 16, ErrInvalidUTF16)
 	}
 	return nil
 }
@@ -564,11 +574,23 @@ func (m *SmsCdmaReadRecord) Decode(b []byte) error {
 	var err error
 	m.MessageIndex = uint32(le.Uint32(b[0:]))
 	m.MessageStatus = SmsStatus(le.Uint32(b[4:]))
-	if m.Address, err = decString(b, 8, "address"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.Address = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("address", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Address = String(v)
+	} else {
+		return parseErr("address", 8, ErrInvalidUTF16)
 	}
-	if m.Timestamp, err = decString(b, 16, "timestamp"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.Timestamp = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("timestamp", 16, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Timestamp = String(v)
+	} else {
+		return parseErr("timestamp", 16, ErrInvalidUTF16)
 	}
 	m.Encoding = SmsCdmaEncoding(le.Uint32(b[24:]))
 	m.Language = SmsCdmaLang(le.Uint32(b[28:]))
@@ -726,8 +748,14 @@ func (m *SmsCdmaSendRecord) Decode(b []byte) error {
 	var err error
 	m.Encoding = SmsCdmaEncoding(le.Uint32(b[0:]))
 	m.Language = SmsCdmaLang(le.Uint32(b[4:]))
-	if m.Address, err = decString(b, 8, "address"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.Address = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("address", 8, ErrTruncated)
+	} else if v := b[o : o+n&^1]; validUTF16(v) {
+		m.Address = String(v)
+	} else {
+		return parseErr("address", 8, ErrInvalidUTF16)
 	}
 	if m.EncodedMessage, err = decBytes(b, 16, "encoded_message"); err != nil {
 		return err

@@ -272,8 +272,13 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 	case "bytes_rest":
 		w.p("\t%s = Bytes(b[%s:])", x, pos)
 	case "string":
-		w.p("\tif %s, err = decString(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
-		return true
+		// Written out (the body of decString): strings are most of the work
+		// of decoding, and the call costs as much as the checks.
+		w.p("\tif o, n := uint64(le.Uint32(b[%s:])), uint64(le.Uint32(b[%s+4:])); n == 0 {", pos, pos)
+		w.p("\t\t%s = nil", x)
+		w.p("\t} else if o+n > uint64(len(b)) {\n\t\treturn parseErr(%s, %s, ErrTruncated)", j, pos)
+		w.p("\t} else if v := b[o : o+n&^1]; validUTF16(v) {\n\t\t%s = String(v)", x)
+		w.p("\t} else {\n\t\treturn parseErr(%s, %s, ErrInvalidUTF16)\n\t}", j, pos)
 	case "string_utf8":
 		w.p("\tif %s, err = decStringUTF8(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
 		return true
