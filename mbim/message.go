@@ -77,9 +77,20 @@ func ParseMessage(b []byte) (Message, error) {
 	if len(b) < msgHeaderLen {
 		return Message{}, errIncompleteHeader
 	}
-	t := MessageType(binary.LittleEndian.Uint32(b[offMessageType:]))
-	fixed := t.fixedLen()
-	if fixed == 0 {
+	// One switch finds everything the type decides; this runs for every
+	// message a client receives.
+	var fixed uint32
+	hdr := 0 // information buffer offset of the fragmentable types
+	switch MessageType(binary.LittleEndian.Uint32(b)) {
+	case TypeCommand, TypeCommandDone:
+		fixed, hdr = msgFragmentHdrEnd, 48
+	case TypeIndicateStatus:
+		fixed, hdr = msgFragmentHdrEnd, 44
+	case TypeClose:
+		fixed = msgHeaderLen
+	case TypeOpen, TypeOpenDone, TypeCloseDone, TypeHostError, TypeFunctionError:
+		fixed = 16
+	default:
 		return Message{}, parseErr("message_type", offMessageType, ErrUnknownMessageType)
 	}
 	n := binary.LittleEndian.Uint32(b[offMessageLength:])
@@ -93,31 +104,28 @@ func ParseMessage(b []byte) (Message, error) {
 	// capacity is clipped so that appending to Bytes() cannot overwrite
 	// whatever follows the message in the caller's buffer.
 	b = b[:n:n]
-	if !t.fragmentable() {
-		return Message{b: b}, nil
+	if hdr == 0 {
+		return Message{b}, nil
 	}
 	total := binary.LittleEndian.Uint32(b[offFragmentTotal:])
 	current := binary.LittleEndian.Uint32(b[offFragmentCurrent:])
-	if total == 0 {
+	switch {
+	case total == 0:
 		return Message{}, parseErr("fragment_total", offFragmentTotal, ErrMalformed)
-	}
-	if current >= total {
+	case current >= total:
 		return Message{}, parseErr("fragment_current", offFragmentCurrent, ErrMalformed)
-	}
-	if total > 1 {
+	case total > 1:
 		// A fragment of a longer message: its content is checked once the
 		// message is reassembled.
-		return Message{b: b}, nil
-	}
-	hdr := t.infoOffset()
-	if int(n) < hdr {
+		return Message{b}, nil
+	case int(n) < hdr:
 		return Message{}, parseErr("message_length", offMessageLength, ErrMalformed)
 	}
 	ibl := binary.LittleEndian.Uint32(b[hdr-4:])
 	if uint64(n) < uint64(hdr)+uint64(ibl) {
 		return Message{}, parseErr("information_buffer_length", hdr-4, ErrMalformed)
 	}
-	return Message{b: b}, nil
+	return Message{b}, nil
 }
 
 // NextMessage splits a byte stream (a pty or a proxy socket delivers chunks
