@@ -160,16 +160,22 @@ func appendAddr(b []byte, a netip.Addr, size int) []byte {
 // decAddrs reads count consecutive addresses of the given size from an
 // offset-only reference, reusing dst's storage.
 func decAddrs(dst []netip.Addr, b []byte, at int, count uint32, size int, field string) ([]netip.Addr, error) {
-	dst = grow(dst, 0)
 	if count == 0 {
-		return dst, nil
+		return grow(dst, 0), nil
 	}
 	v, err := decOffset(b, at, uint64(count)*uint64(size), field)
 	if err != nil {
-		return dst, err
+		return grow(dst, 0), err
 	}
-	for i := 0; i+size <= len(v); i += size {
-		dst = append(dst, addrFrom(v[i:i+size]))
+	dst = grow(dst, int(count))
+	if size == 4 {
+		for i := range dst {
+			dst[i] = netip.AddrFrom4([4]byte(v[4*i : 4*i+4]))
+		}
+		return dst, nil
+	}
+	for i := range dst {
+		dst[i] = netip.AddrFrom16([16]byte(v[16*i : 16*i+16]))
 	}
 	return dst, nil
 }
