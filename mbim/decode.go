@@ -15,6 +15,9 @@ type Decoded struct {
 	Kind    Kind    // which message of the CID; meaningful when Layout != ""
 	Layout  string  // name of the typed layout, "" when none is known
 	Body    Body    // the decoded information buffer, nil when none
+	// Redact masks personal fields (IMSI, ICCID, IMEI, telephone numbers,
+	// credentials) in MarshalJSON.
+	Redact bool
 }
 
 // DecodeMessage decodes the information buffer of a complete message with
@@ -86,7 +89,7 @@ type decodedJSON struct {
 	MBIMEx             string         `json:"mbimex_version,omitempty"`
 	InfoLength         *uint32        `json:"information_buffer_length,omitempty"`
 	Layout             string         `json:"layout,omitempty"`
-	Fields             Body           `json:"fields,omitempty"`
+	Fields             any            `json:"fields,omitempty"`
 	InformationBuffer  Bytes          `json:"information_buffer,omitempty"`
 }
 
@@ -137,6 +140,9 @@ func (d *Decoded) MarshalJSON() ([]byte, error) {
 		}
 		if d.Body != nil {
 			j.Fields = d.Body
+			if d.Redact {
+				j.Fields = Redacted(d.Body)
+			}
 		} else if !m.IsFragment() {
 			j.InformationBuffer = Bytes(m.InformationBuffer())
 		}

@@ -86,7 +86,7 @@ func decTLVList(dst []TLV, b []byte, p int, field string) ([]TLV, error) {
 	for len(b)-p >= tlvHeaderLen {
 		t, next, err := decTLV(b, p, field)
 		if err != nil {
-			return dst, nestErr(field, 0, err)
+			return dst, err
 		}
 		dst = append(dst, t)
 		p = next
@@ -199,6 +199,11 @@ func (t TLV) MarshalJSON() ([]byte, error) {
 	m := map[string]any{"type": t.Type}
 	switch t.Type {
 	case TLVTypeWcharStr:
+		if len(t.Data)%2 != 0 || !validUTF16(t.Data) {
+			// Text would not carry these bytes back: show them raw.
+			m["data"] = t.Data
+			break
+		}
 		m["string"] = String(t.Data)
 	case TLVTypeUint16Tbl:
 		v, _, err := decTLVU16s(nil, appendTLV(nil, t.Type, t.Data), 0, "")

@@ -21,9 +21,9 @@ func (d *Decoded) WriteTree(w io.Writer, redact bool) error {
 	case TypeOpen:
 		tw.line(1, "max_control_transfer: %d", m.MaxControlTransfer())
 	case TypeOpenDone, TypeCloseDone:
-		tw.line(1, "status: %s", m.Status())
+		tw.line(1, "status: %s", m.Status().String())
 	case TypeHostError, TypeFunctionError:
-		tw.line(1, "error_status_code: %s", m.ErrorCode())
+		tw.line(1, "error_status_code: %s", m.ErrorCode().String())
 	case TypeCommand, TypeCommandDone, TypeIndicateStatus:
 		if m.IsFragment() {
 			tw.line(1, "fragment: %d of %d", m.FragmentCurrent()+1, m.FragmentTotal())
@@ -47,7 +47,7 @@ func (d *Decoded) WriteTree(w io.Writer, redact bool) error {
 		case TypeCommand:
 			tw.line(1, "command_type: %s", m.CommandType())
 		case TypeCommandDone:
-			tw.line(1, "status: %s", m.Status())
+			tw.line(1, "status: %s", m.Status().String())
 		}
 		tw.line(1, "information_buffer_length: %d", m.InformationBufferLength())
 		switch {
@@ -217,7 +217,7 @@ func maskValue(v reflect.Value) string {
 	if n > 32 {
 		n = 32
 	}
-	return "'" + strings.Repeat("*", n) + "' (personal: --show-personal)"
+	return "'" + strings.Repeat("*", n) + "' (personal)"
 }
 
 func contains(list []string, s string) bool {
