@@ -66,6 +66,10 @@ type HostState struct {
 	Routes    []Route // default routes in the configured table and metric
 	MTU       int
 	Up        bool
+	// DNS is what SetDNS last wrote, as far as the implementation can read
+	// it back (nil when it cannot). The engine compares it with the
+	// modem's servers at start and writes DNS only when they differ.
+	DNS []netip.Addr
 }
 
 // Host is the host side of a session: the network interface the modem's
@@ -85,6 +89,11 @@ type Host interface {
 	ReplaceDefaultRoute(ctx context.Context, r Route) error
 	DeleteDefaultRoute(ctx context.Context, f Family) error
 	SetMTU(ctx context.Context, mtu int) error
+	// SetLink signals the link down or up (the seed's media disconnect and
+	// connect). After a readdress the engine calls SetLink(false) then
+	// SetLink(true) with the new addresses and routes already in place:
+	// they must survive the pair (on Linux: change the operational state,
+	// or restore what setting the interface down flushes).
 	SetLink(ctx context.Context, up bool) error
 	// SetDNS writes the servers where the user said (a file, a hook).
 	SetDNS(ctx context.Context, servers []netip.Addr) error
