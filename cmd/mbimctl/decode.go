@@ -13,6 +13,8 @@ import (
 	"github.com/gowwan/wwan/mbim"
 )
 
+func init() { register(decodeCommand) }
+
 var decodeCommand = &command{
 	name:    "decode",
 	summary: "decode MBIM messages given as hex",

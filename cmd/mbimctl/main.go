@@ -66,9 +66,18 @@ type example struct {
 	what string
 }
 
-// commands lists the subcommands; later ones are added here.
-var commands = []*command{
-	decodeCommand,
+// commands lists the subcommands, in the order help shows them. Each
+// command's file adds itself with register from an init function, so that
+// adding a command touches only its own file.
+var commands []*command
+
+// register adds a command; a duplicate name is a programming error.
+func register(c *command) {
+	if lookup(c.name) != nil {
+		panic("mbimctl: command registered twice: " + c.name)
+	}
+	commands = append(commands, c)
+	sort.SliceStable(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 }
 
 func lookup(name string) *command {
