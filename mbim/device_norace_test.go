@@ -1,0 +1,5 @@
+//go:build !race
+
+package mbim
+
+const raceEnabled = false
