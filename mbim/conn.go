@@ -42,7 +42,16 @@ func (t *ConnTransport) WriteControl(ctx context.Context, p []byte) error {
 	if len(p) > t.max {
 		return ErrTooLarge
 	}
-	stop := t.deadlineOnDone(ctx, t.c.SetWriteDeadline)
+	// A write is short: a deadline, when the caller has one, bounds it
+	// without the allocations of watching the context.
+	var stop func()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = t.c.SetWriteDeadline(dl)
+		stop = func() {}
+	} else {
+		_ = t.c.SetWriteDeadline(time.Time{}) // a previous call's deadline
+		stop = t.deadlineOnDone(ctx, t.c.SetWriteDeadline)
+	}
 	_, err := t.c.Write(p)
 	stop()
 	return t.mapErr(ctx, err)
@@ -75,8 +84,11 @@ func (t *ConnTransport) mapErr(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded):
-		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return context.DeadlineExceeded
 	case errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrClosedPipe):
 		return ErrClosed
 	}
