@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
+	"unicode/utf8"
 )
 
 var le = binary.LittleEndian
@@ -102,6 +103,9 @@ func decStringUTF8(b []byte, at int, field string) (UTF8String, error) {
 	}
 	for len(v) > 0 && v[len(v)-1] == 0 {
 		v = v[:len(v)-1]
+	}
+	if !utf8.Valid(v) {
+		return nil, parseErr(field, at, ErrMalformed)
 	}
 	return UTF8String(v), nil
 }

@@ -223,6 +223,7 @@ func (t TLV) MarshalJSON() ([]byte, error) {
 		m["cid"] = cidJSON{w.CID, CIDName(w.Service, w.CID)}
 		m["payload_size"] = len(w.Payload)
 		m["payload"] = w.Payload
+		m["data"] = t.Data // the exact bytes, so that the JSON builds them again
 	case TLVTypeWakePacket:
 		w, err := t.WakePacket()
 		if err != nil {
@@ -233,6 +234,7 @@ func (t TLV) MarshalJSON() ([]byte, error) {
 		m["original_packet_size"] = w.OriginalPacketSize
 		m["packet_size"] = len(w.Packet)
 		m["packet"] = w.Packet
+		m["data"] = t.Data
 	default:
 		m["data"] = t.Data
 	}
@@ -251,7 +253,7 @@ func (t *TLV) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	t.Type = j.Type
+	t.Type, t.Data = j.Type, nil
 	switch {
 	case j.String != nil:
 		t.Data = Bytes(*j.String)

@@ -452,12 +452,23 @@ func prefixText(a netip.Addr, n uint32) []byte {
 	return strconv.AppendUint(b, uint64(n), 10)
 }
 
+// parsePrefixText parses "addr/len". Unlike netip.ParsePrefix it accepts
+// any length a device can send (an IPv4 element with prefix 33 must
+// survive a JSON round trip), since the value is data, not a route.
 func parsePrefixText(b []byte) (netip.Addr, uint32, error) {
-	p, err := netip.ParsePrefix(string(b))
+	a, n, ok := cutByte(string(b), '/')
+	if !ok {
+		return netip.Addr{}, 0, fmt.Errorf("mbim: bad address %q: want address/prefix-length", b)
+	}
+	addr, err := netip.ParseAddr(a)
 	if err != nil {
 		return netip.Addr{}, 0, err
 	}
-	return p.Addr(), uint32(p.Bits()), nil
+	bits, err := strconv.ParseUint(n, 10, 32)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("mbim: bad prefix length in %q", b)
+	}
+	return addr, uint32(bits), nil
 }
 
 // unmarshalFlags accepts n, ["A", "B"], "A|B" or {"value": n} / {"flags": [...]}.
