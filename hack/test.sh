@@ -18,7 +18,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Debian packages the tests use: a C toolchain for -race (cgo) and the
 # libmbim comparison, libmbim's headers, mbimcli and mbim-proxy for the
 # interoperability tests. Later issues add theirs here.
-DEB_PACKAGES=(build-essential gcc pkg-config libmbim-glib-dev libmbim-utils libmbim-proxy)
+DEB_PACKAGES=(build-essential gcc pkg-config libmbim-glib-dev libmbim-utils libmbim-proxy
+	libqmi-utils libqmi-proxy iproute2
+	umockdev python3-gi gir1.2-umockdev-1.0 libusb-1.0-0-dev)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() {
@@ -94,6 +96,10 @@ GOARCH=386 CGO_ENABLED=0 go test -count=1 ./mbim/...
 if ((have_cc)); then
 	step "go test -race -count=1 ./..."
 	CGO_ENABLED=1 go test -race -count=1 ./...
+	# gousb needs cgo and libusb; its test drives libusb under umockdev.
+	step "go test -race -tags gousb ./usbtransport (libusb under umockdev)"
+	CGO_ENABLED=1 go test -race -count=1 -tags gousb -v -run 'USB' ./usbtransport 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)' || true
+	CGO_ENABLED=1 go test -race -count=1 -tags gousb ./usbtransport
 else
 	step "go test -count=1 ./... (no C compiler: -race needs cgo; install gcc)"
 	go test -count=1 ./...
