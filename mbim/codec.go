@@ -122,27 +122,6 @@ func decOffset(b []byte, at int, n uint64, field string) ([]byte, error) {
 	return v, nil
 }
 
-// decAddrRef reads an offset-only pointer to one IPv4 (size 4) or IPv6
-// (size 16) address. Offset 0 means absent.
-func decAddrRef(b []byte, at, size int, field string) (netip.Addr, error) {
-	if le.Uint32(b[at:]) == 0 {
-		return netip.Addr{}, nil
-	}
-	v, err := decOffset(b, at, uint64(size), field)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	return addrFrom(v), nil
-}
-
-// addrFrom converts 4 or 16 bytes in network order into an address.
-func addrFrom(v []byte) netip.Addr {
-	if len(v) == 4 {
-		return netip.AddrFrom4([4]byte(v))
-	}
-	return netip.AddrFrom16([16]byte(v))
-}
-
 // appendAddr appends an address as 4 (IPv4) or 16 (IPv6) bytes. An invalid
 // (absent) address is written as zeros of the given size.
 func appendAddr(b []byte, a netip.Addr, size int) []byte {
@@ -159,29 +138,6 @@ func appendAddr(b []byte, a netip.Addr, size int) []byte {
 	}
 	v := a.As16()
 	return append(b, v[:]...)
-}
-
-// decAddrs reads count consecutive addresses of the given size from an
-// offset-only reference, reusing dst's storage.
-func decAddrs(dst []netip.Addr, b []byte, at int, count uint32, size int, field string) ([]netip.Addr, error) {
-	if count == 0 {
-		return grow(dst, 0), nil
-	}
-	v, err := decOffset(b, at, uint64(count)*uint64(size), field)
-	if err != nil {
-		return grow(dst, 0), err
-	}
-	dst = grow(dst, int(count))
-	if size == 4 {
-		for i := range dst {
-			dst[i] = netip.AddrFrom4([4]byte(v[4*i : 4*i+4]))
-		}
-		return dst, nil
-	}
-	for i := range dst {
-		dst[i] = netip.AddrFrom16([16]byte(v[16*i : 16*i+16]))
-	}
-	return dst, nil
 }
 
 // countFits reports whether count items of at least min bytes each can be

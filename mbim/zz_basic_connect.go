@@ -4577,7 +4577,6 @@ func (m *IPConfigurationInfo) Decode(b []byte) error {
 	if len(b) < 60 {
 		return parseErr("ip_configuration_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.SessionId = uint32(le.Uint32(b[0:]))
 	m.IPv4ConfigurationAvailable = IPConfigurationAvailable(le.Uint32(b[4:]))
 	m.IPv6ConfigurationAvailable = IPConfigurationAvailable(le.Uint32(b[8:]))
@@ -4611,19 +4610,43 @@ func (m *IPConfigurationInfo) Decode(b []byte) error {
 			}
 		}
 	}
-	if m.IPv4Gateway, err = decAddrRef(b, 28, 4, "ipv4_gateway"); err != nil {
-		return err
+	if o := uint64(le.Uint32(b[28:])); o == 0 {
+		m.IPv4Gateway = netip.Addr{}
+	} else if o+4 > uint64(len(b)) {
+		return parseErr("ipv4_gateway", 28, ErrTruncated)
+	} else {
+		m.IPv4Gateway = netip.AddrFrom4([4]byte(b[o : o+4]))
 	}
-	if m.IPv6Gateway, err = decAddrRef(b, 32, 16, "ipv6_gateway"); err != nil {
-		return err
+	if o := uint64(le.Uint32(b[32:])); o == 0 {
+		m.IPv6Gateway = netip.Addr{}
+	} else if o+16 > uint64(len(b)) {
+		return parseErr("ipv6_gateway", 32, ErrTruncated)
+	} else {
+		m.IPv6Gateway = netip.AddrFrom16([16]byte(b[o : o+16]))
 	}
 	m.IPv4DnsServerCount = uint32(le.Uint32(b[36:]))
-	if m.IPv4DnsServers, err = decAddrs(m.IPv4DnsServers, b, 40, m.IPv4DnsServerCount, 4, "ipv4_dns"); err != nil {
-		return err
+	if c := uint64(m.IPv4DnsServerCount); c == 0 {
+		m.IPv4DnsServers = grow(m.IPv4DnsServers, 0)
+	} else if o := uint64(le.Uint32(b[40:])); o+c*4 > uint64(len(b)) {
+		return parseErr("ipv4_dns", 40, ErrTruncated)
+	} else {
+		v := b[o : o+c*4]
+		m.IPv4DnsServers = grow(m.IPv4DnsServers, int(c))
+		for i := range m.IPv4DnsServers {
+			m.IPv4DnsServers[i] = netip.AddrFrom4([4]byte(v[4*i : 4*i+4]))
+		}
 	}
 	m.IPv6DnsServerCount = uint32(le.Uint32(b[44:]))
-	if m.IPv6DnsServers, err = decAddrs(m.IPv6DnsServers, b, 48, m.IPv6DnsServerCount, 16, "ipv6_dns"); err != nil {
-		return err
+	if c := uint64(m.IPv6DnsServerCount); c == 0 {
+		m.IPv6DnsServers = grow(m.IPv6DnsServers, 0)
+	} else if o := uint64(le.Uint32(b[48:])); o+c*16 > uint64(len(b)) {
+		return parseErr("ipv6_dns", 48, ErrTruncated)
+	} else {
+		v := b[o : o+c*16]
+		m.IPv6DnsServers = grow(m.IPv6DnsServers, int(c))
+		for i := range m.IPv6DnsServers {
+			m.IPv6DnsServers[i] = netip.AddrFrom16([16]byte(v[16*i : 16*i+16]))
+		}
 	}
 	m.IPv4Mtu = uint32(le.Uint32(b[52:]))
 	m.IPv6Mtu = uint32(le.Uint32(b[56:]))

@@ -295,11 +295,18 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\tif uint64(%s) > uint64(len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = Bytes(b[p : p+int(%s)])\n\tp += int(%s)", x, cnt, cnt)
 	case "ipv4_ref", "ipv6_ref":
-		w.p("\tif %s, err = decAddrRef(b, %s, %d, %s); err != nil {\n\t\treturn err\n\t}", x, pos, addrSize(f.Format), j)
-		return true
+		// Written out like strings: IP_CONFIGURATION is decoded on every
+		// handoff.
+		n := addrSize(f.Format)
+		w.p("\tif o := uint64(le.Uint32(b[%s:])); o == 0 {\n\t\t%s = netip.Addr{}", pos, x)
+		w.p("\t} else if o+%d > uint64(len(b)) {\n\t\treturn parseErr(%s, %s, ErrTruncated)", n, j, pos)
+		w.p("\t} else {\n\t\t%s = netip.AddrFrom%d([%d]byte(b[o : o+%d]))\n\t}", x, n, n, n)
 	case "ipv4_array_ref", "ipv6_array_ref":
-		w.p("\tif %s, err = decAddrs(%s, b, %s, %s, %d, %s); err != nil {\n\t\treturn err\n\t}", x, x, pos, cnt, addrSize(f.Format), j)
-		return true
+		n := addrSize(f.Format)
+		w.p("\tif c := uint64(%s); c == 0 {\n\t\t%s = grow(%s, 0)", cnt, x, x)
+		w.p("\t} else if o := uint64(le.Uint32(b[%s:])); o+c*%d > uint64(len(b)) {\n\t\treturn parseErr(%s, %s, ErrTruncated)", pos, n, j, pos)
+		w.p("\t} else {\n\t\tv := b[o : o+c*%d]\n\t\t%s = grow(%s, int(c))", n, x, x)
+		w.p("\t\tfor i := range %s {\n\t\t\t%s[i] = netip.AddrFrom%d([%d]byte(v[%d*i : %d*i+%d]))\n\t\t}\n\t}", x, x, n, n, n, n, n)
 	case "string_array":
 		w.p("\tif !countFits(%s, 8, len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = grow(%s, int(%s))", x, x, cnt)
