@@ -232,16 +232,6 @@ func decBytesUICC(b []byte, at int, field string) (Bytes, error) {
 	return Bytes(v), err
 }
 
-// decSized resolves an offset-only reference whose length n is another
-// field; n == 0 means empty, whatever the offset.
-func decSized(b []byte, at int, n uint32, field string) (Bytes, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	v, err := decOffset(b, at, uint64(n), field)
-	return Bytes(v), err
-}
-
 // appendAddrRef writes an offset-only reference to one address, or 0 when
 // the address is absent (invalid).
 func appendAddrRef(b []byte, v *int, a netip.Addr, size int) []byte {
@@ -267,23 +257,16 @@ func sameLenErr(a, b string) error {
 }
 
 // decElem resolves the OL pair at b[at:] to one struct of an OL list (or an
-// ms_struct) of at least min bytes. The element is bounded by its declared
+// ms_struct) of at least least bytes. The element is bounded by its declared
 // length, but a length that runs past the end of the buffer is clamped to
 // it rather than refused: libmbim accepts such lists (its own SMS READ test
 // declares one record 4 bytes longer than the buffer), and every field
 // read from the element is still bounds-checked against what is there.
-func decElem(b []byte, at, min int, field string) ([]byte, error) {
+func decElem(b []byte, at, least int, field string) ([]byte, error) {
 	off, n := uint64(le.Uint32(b[at:])), uint64(le.Uint32(b[at+4:]))
-	if off > uint64(len(b)) || n < uint64(min) || uint64(len(b))-off < uint64(min) {
+	if off > uint64(len(b)) || n < uint64(least) || uint64(len(b))-off < uint64(least) {
 		return nil, parseErr(field, at, ErrTruncated)
 	}
-	end := min64(off+n, uint64(len(b)))
+	end := min(off+n, uint64(len(b)))
 	return b[off:end], nil
-}
-
-func min64(a, b uint64) uint64 {
-	if a < b {
-		return a
-	}
-	return b
 }

@@ -256,12 +256,12 @@ func (m *AtdsOperatorsInfo) Decode(b []byte) error {
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
 	for i := range m.Providers {
-		v, err := decElem(b, p, 32, "providers")
-		if err != nil {
-			return nestErr(indexed("providers", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
+			return parseErr(indexed("providers", i), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(v); err != nil {
-			return nestErr(indexed("providers", i), int(le.Uint32(b[p:])), err)
+		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("providers", i), int(o), err)
 		}
 		p += 8
 	}

@@ -3191,12 +3191,12 @@ func (m *PreferredProvidersInfo) Decode(b []byte) error {
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
 	for i := range m.Providers {
-		v, err := decElem(b, p, 32, "providers")
-		if err != nil {
-			return nestErr(indexed("providers", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
+			return parseErr(indexed("providers", i), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(v); err != nil {
-			return nestErr(indexed("providers", i), int(le.Uint32(b[p:])), err)
+		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("providers", i), int(o), err)
 		}
 		p += 8
 	}
@@ -3279,12 +3279,12 @@ func (m *VisibleProvidersInfo) Decode(b []byte) error {
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
 	for i := range m.Providers {
-		v, err := decElem(b, p, 32, "providers")
-		if err != nil {
-			return nestErr(indexed("providers", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
+			return parseErr(indexed("providers", i), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(v); err != nil {
-			return nestErr(indexed("providers", i), int(le.Uint32(b[p:])), err)
+		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("providers", i), int(o), err)
 		}
 		p += 8
 	}
@@ -4390,12 +4390,12 @@ func (m *ProvisionedContextsInfo) Decode(b []byte) error {
 	}
 	m.ProvisionedContexts = grow(m.ProvisionedContexts, int(m.ProvisionedContextsCount))
 	for i := range m.ProvisionedContexts {
-		v, err := decElem(b, p, 52, "provisioned_contexts")
-		if err != nil {
-			return nestErr(indexed("provisioned_contexts", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 52 || uint64(len(b))-o < 52 {
+			return parseErr(indexed("provisioned_contexts", i), p, ErrTruncated)
 		}
-		if err := m.ProvisionedContexts[i].Decode(v); err != nil {
-			return nestErr(indexed("provisioned_contexts", i), int(le.Uint32(b[p:])), err)
+		if err := m.ProvisionedContexts[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("provisioned_contexts", i), int(o), err)
 		}
 		p += 8
 	}
@@ -4785,12 +4785,12 @@ func (m *DeviceServicesInfo) Decode(b []byte) error {
 	}
 	m.DeviceServices = grow(m.DeviceServices, int(m.DeviceServicesCount))
 	for i := range m.DeviceServices {
-		v, err := decElem(b, p, 28, "device_services")
-		if err != nil {
-			return nestErr(indexed("device_services", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 28 || uint64(len(b))-o < 28 {
+			return parseErr(indexed("device_services", i), p, ErrTruncated)
 		}
-		if err := m.DeviceServices[i].Decode(v); err != nil {
-			return nestErr(indexed("device_services", i), int(le.Uint32(b[p:])), err)
+		if err := m.DeviceServices[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("device_services", i), int(o), err)
 		}
 		p += 8
 	}
@@ -4890,12 +4890,12 @@ func (m *DeviceServiceSubscribeListInfo) Decode(b []byte) error {
 	}
 	m.Events = grow(m.Events, int(m.EventsCount))
 	for i := range m.Events {
-		v, err := decElem(b, p, 20, "device_service_subscribe_list")
-		if err != nil {
-			return nestErr(indexed("device_service_subscribe_list", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 20 || uint64(len(b))-o < 20 {
+			return parseErr(indexed("device_service_subscribe_list", i), p, ErrTruncated)
 		}
-		if err := m.Events[i].Decode(v); err != nil {
-			return nestErr(indexed("device_service_subscribe_list", i), int(le.Uint32(b[p:])), err)
+		if err := m.Events[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("device_service_subscribe_list", i), int(o), err)
 		}
 		p += 8
 	}
@@ -5050,13 +5050,20 @@ func (m *PacketFilter) Decode(b []byte) error {
 	if len(b) < 12 {
 		return parseErr("packet_filter", len(b), ErrTruncated)
 	}
-	var err error
 	m.FilterSize = uint32(le.Uint32(b[0:]))
-	if m.PacketFilter, err = decSized(b, 4, m.FilterSize, "packet_filter"); err != nil {
-		return err
+	if n := uint64(m.FilterSize); n == 0 {
+		m.PacketFilter = nil
+	} else if o := uint64(le.Uint32(b[4:])); o+n > uint64(len(b)) {
+		return parseErr("packet_filter", 4, ErrTruncated)
+	} else {
+		m.PacketFilter = Bytes(b[o : o+n])
 	}
-	if m.PacketMask, err = decSized(b, 8, m.FilterSize, "packet_mask"); err != nil {
-		return err
+	if n := uint64(m.FilterSize); n == 0 {
+		m.PacketMask = nil
+	} else if o := uint64(le.Uint32(b[8:])); o+n > uint64(len(b)) {
+		return parseErr("packet_mask", 8, ErrTruncated)
+	} else {
+		m.PacketMask = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -5096,13 +5103,20 @@ func (m *PacketFilterV3) Decode(b []byte) error {
 	if len(b) < 16 {
 		return parseErr("packet_filter_v3", len(b), ErrTruncated)
 	}
-	var err error
 	m.FilterSize = uint32(le.Uint32(b[0:]))
-	if m.PacketFilter, err = decSized(b, 4, m.FilterSize, "packet_filter"); err != nil {
-		return err
+	if n := uint64(m.FilterSize); n == 0 {
+		m.PacketFilter = nil
+	} else if o := uint64(le.Uint32(b[4:])); o+n > uint64(len(b)) {
+		return parseErr("packet_filter", 4, ErrTruncated)
+	} else {
+		m.PacketFilter = Bytes(b[o : o+n])
 	}
-	if m.PacketMask, err = decSized(b, 8, m.FilterSize, "packet_mask"); err != nil {
-		return err
+	if n := uint64(m.FilterSize); n == 0 {
+		m.PacketMask = nil
+	} else if o := uint64(le.Uint32(b[8:])); o+n > uint64(len(b)) {
+		return parseErr("packet_mask", 8, ErrTruncated)
+	} else {
+		m.PacketMask = Bytes(b[o : o+n])
 	}
 	m.FilterId = uint32(le.Uint32(b[12:]))
 	return nil
@@ -5150,12 +5164,12 @@ func (m *IPPacketFiltersInfo) Decode(b []byte) error {
 	}
 	m.PacketFilters = grow(m.PacketFilters, int(m.PacketFiltersCount))
 	for i := range m.PacketFilters {
-		v, err := decElem(b, p, 12, "packet_filters")
-		if err != nil {
-			return nestErr(indexed("packet_filters", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 12 || uint64(len(b))-o < 12 {
+			return parseErr(indexed("packet_filters", i), p, ErrTruncated)
 		}
-		if err := m.PacketFilters[i].Decode(v); err != nil {
-			return nestErr(indexed("packet_filters", i), int(le.Uint32(b[p:])), err)
+		if err := m.PacketFilters[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("packet_filters", i), int(o), err)
 		}
 		p += 8
 	}
@@ -5213,12 +5227,12 @@ func (m *IPPacketFiltersInfoV3) Decode(b []byte) error {
 	}
 	m.PacketFilters = grow(m.PacketFilters, int(m.PacketFiltersCount))
 	for i := range m.PacketFilters {
-		v, err := decElem(b, p, 16, "packet_filters")
-		if err != nil {
-			return nestErr(indexed("packet_filters", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 16 || uint64(len(b))-o < 16 {
+			return parseErr(indexed("packet_filters", i), p, ErrTruncated)
 		}
-		if err := m.PacketFilters[i].Decode(v); err != nil {
-			return nestErr(indexed("packet_filters", i), int(le.Uint32(b[p:])), err)
+		if err := m.PacketFilters[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("packet_filters", i), int(o), err)
 		}
 		p += 8
 	}
@@ -5274,12 +5288,12 @@ func (m *MulticarrierProvidersInfo) Decode(b []byte) error {
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
 	for i := range m.Providers {
-		v, err := decElem(b, p, 32, "providers")
-		if err != nil {
-			return nestErr(indexed("providers", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
+			return parseErr(indexed("providers", i), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(v); err != nil {
-			return nestErr(indexed("providers", i), int(le.Uint32(b[p:])), err)
+		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("providers", i), int(o), err)
 		}
 		p += 8
 	}

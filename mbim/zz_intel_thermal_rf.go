@@ -152,12 +152,12 @@ func (m *IntelThermalRfRfimInfo) Decode(b []byte) error {
 	}
 	m.RfimFrequencyValues = grow(m.RfimFrequencyValues, int(m.RfimFrequencyValuesCount))
 	for i := range m.RfimFrequencyValues {
-		v, err := decElem(b, p, 36, "rfim_frequency_values")
-		if err != nil {
-			return nestErr(indexed("rfim_frequency_values", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 36 || uint64(len(b))-o < 36 {
+			return parseErr(indexed("rfim_frequency_values", i), p, ErrTruncated)
 		}
-		if err := m.RfimFrequencyValues[i].Decode(v); err != nil {
-			return nestErr(indexed("rfim_frequency_values", i), int(le.Uint32(b[p:])), err)
+		if err := m.RfimFrequencyValues[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("rfim_frequency_values", i), int(o), err)
 		}
 		p += 8
 	}

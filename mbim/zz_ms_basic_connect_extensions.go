@@ -1054,12 +1054,12 @@ func (m *MsProvisionedContextsInfoV2) Decode(b []byte) error {
 	}
 	m.ProvisionedContexts = grow(m.ProvisionedContexts, int(m.ProvisionedContextsCount))
 	for i := range m.ProvisionedContexts {
-		v, err := decElem(b, p, 72, "provisioned_contexts")
-		if err != nil {
-			return nestErr(indexed("provisioned_contexts", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 72 || uint64(len(b))-o < 72 {
+			return parseErr(indexed("provisioned_contexts", i), p, ErrTruncated)
 		}
-		if err := m.ProvisionedContexts[i].Decode(v); err != nil {
-			return nestErr(indexed("provisioned_contexts", i), int(le.Uint32(b[p:])), err)
+		if err := m.ProvisionedContexts[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("provisioned_contexts", i), int(o), err)
 		}
 		p += 8
 	}
@@ -1150,12 +1150,12 @@ func (m *MsNetworkDenylistInfo) Decode(b []byte) error {
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
 	for i := range m.Providers {
-		v, err := decElem(b, p, 12, "providers")
-		if err != nil {
-			return nestErr(indexed("providers", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 12 || uint64(len(b))-o < 12 {
+			return parseErr(indexed("providers", i), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(v); err != nil {
-			return nestErr(indexed("providers", i), int(le.Uint32(b[p:])), err)
+		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("providers", i), int(o), err)
 		}
 		p += 8
 	}
@@ -1290,12 +1290,12 @@ func (m *MsLteAttachConfigurationSet) Decode(b []byte) error {
 	}
 	m.Configurations = grow(m.Configurations, int(m.ConfigurationCount))
 	for i := range m.Configurations {
-		v, err := decElem(b, p, 44, "configurations")
-		if err != nil {
-			return nestErr(indexed("configurations", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 44 || uint64(len(b))-o < 44 {
+			return parseErr(indexed("configurations", i), p, ErrTruncated)
 		}
-		if err := m.Configurations[i].Decode(v); err != nil {
-			return nestErr(indexed("configurations", i), int(le.Uint32(b[p:])), err)
+		if err := m.Configurations[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("configurations", i), int(o), err)
 		}
 		p += 8
 	}
@@ -1351,12 +1351,12 @@ func (m *MsLteAttachConfigurationInfo) Decode(b []byte) error {
 	}
 	m.Configurations = grow(m.Configurations, int(m.ConfigurationCount))
 	for i := range m.Configurations {
-		v, err := decElem(b, p, 44, "configurations")
-		if err != nil {
-			return nestErr(indexed("configurations", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 44 || uint64(len(b))-o < 44 {
+			return parseErr(indexed("configurations", i), p, ErrTruncated)
 		}
-		if err := m.Configurations[i].Decode(v); err != nil {
-			return nestErr(indexed("configurations", i), int(le.Uint32(b[p:])), err)
+		if err := m.Configurations[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("configurations", i), int(o), err)
 		}
 		p += 8
 	}
@@ -1818,12 +1818,12 @@ func (m *MsDeviceSlotMappingsInfo) Decode(b []byte) error {
 	}
 	m.SlotMap = grow(m.SlotMap, int(m.MapCount))
 	for i := range m.SlotMap {
-		v, err := decElem(b, p, 4, "slot_map")
-		if err != nil {
-			return nestErr(indexed("slot_map", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 4 || uint64(len(b))-o < 4 {
+			return parseErr(indexed("slot_map", i), p, ErrTruncated)
 		}
-		if err := m.SlotMap[i].Decode(v); err != nil {
-			return nestErr(indexed("slot_map", i), int(le.Uint32(b[p:])), err)
+		if err := m.SlotMap[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("slot_map", i), int(o), err)
 		}
 		p += 8
 	}

@@ -253,12 +253,12 @@ func (m *SarConfigSet) Decode(b []byte) error {
 	}
 	m.ConfigStates = grow(m.ConfigStates, int(m.ConfigStatesCount))
 	for i := range m.ConfigStates {
-		v, err := decElem(b, p, 8, "config_states")
-		if err != nil {
-			return nestErr(indexed("config_states", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 8 || uint64(len(b))-o < 8 {
+			return parseErr(indexed("config_states", i), p, ErrTruncated)
 		}
-		if err := m.ConfigStates[i].Decode(v); err != nil {
-			return nestErr(indexed("config_states", i), int(le.Uint32(b[p:])), err)
+		if err := m.ConfigStates[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("config_states", i), int(o), err)
 		}
 		p += 8
 	}
@@ -321,12 +321,12 @@ func (m *SarConfigInfo) Decode(b []byte) error {
 	}
 	m.ConfigStates = grow(m.ConfigStates, int(m.ConfigStatesCount))
 	for i := range m.ConfigStates {
-		v, err := decElem(b, p, 8, "config_states")
-		if err != nil {
-			return nestErr(indexed("config_states", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 8 || uint64(len(b))-o < 8 {
+			return parseErr(indexed("config_states", i), p, ErrTruncated)
 		}
-		if err := m.ConfigStates[i].Decode(v); err != nil {
-			return nestErr(indexed("config_states", i), int(le.Uint32(b[p:])), err)
+		if err := m.ConfigStates[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("config_states", i), int(o), err)
 		}
 		p += 8
 	}

@@ -662,12 +662,12 @@ func (m *UiccTerminalCapabilityInfo) Decode(b []byte) error {
 	}
 	m.TerminalCapabilities = grow(m.TerminalCapabilities, int(m.TerminalCapabilityCount))
 	for i := range m.TerminalCapabilities {
-		v, err := decElem(b, p, 0, "terminal_capabilities")
-		if err != nil {
-			return nestErr(indexed("terminal_capabilities", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 0 || uint64(len(b))-o < 0 {
+			return parseErr(indexed("terminal_capabilities", i), p, ErrTruncated)
 		}
-		if err := m.TerminalCapabilities[i].Decode(v); err != nil {
-			return nestErr(indexed("terminal_capabilities", i), int(le.Uint32(b[p:])), err)
+		if err := m.TerminalCapabilities[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("terminal_capabilities", i), int(o), err)
 		}
 		p += 8
 	}
@@ -835,12 +835,12 @@ func (m *UiccApplicationListInfo) Decode(b []byte) error {
 	}
 	m.Applications = grow(m.Applications, int(m.ApplicationCount))
 	for i := range m.Applications {
-		v, err := decElem(b, p, 32, "applications")
-		if err != nil {
-			return nestErr(indexed("applications", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
+			return parseErr(indexed("applications", i), p, ErrTruncated)
 		}
-		if err := m.Applications[i].Decode(v); err != nil {
-			return nestErr(indexed("applications", i), int(le.Uint32(b[p:])), err)
+		if err := m.Applications[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("applications", i), int(o), err)
 		}
 		p += 8
 	}

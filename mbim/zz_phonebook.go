@@ -262,12 +262,12 @@ func (m *PhonebookReadInfo) Decode(b []byte) error {
 	}
 	m.Entries = grow(m.Entries, int(m.EntryCount))
 	for i := range m.Entries {
-		v, err := decElem(b, p, 20, "entries")
-		if err != nil {
-			return nestErr(indexed("entries", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 20 || uint64(len(b))-o < 20 {
+			return parseErr(indexed("entries", i), p, ErrTruncated)
 		}
-		if err := m.Entries[i].Decode(v); err != nil {
-			return nestErr(indexed("entries", i), int(le.Uint32(b[p:])), err)
+		if err := m.Entries[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("entries", i), int(o), err)
 		}
 		p += 8
 	}

@@ -645,12 +645,12 @@ func (m *SmsReadInfo) Decode(b []byte) error {
 	}
 	m.PduMessages = grow(m.PduMessages, int(m.MessagesCount))
 	for i := range m.PduMessages {
-		v, err := decElem(b, p, 16, "pdu_messages")
-		if err != nil {
-			return nestErr(indexed("pdu_messages", i), 0, err)
+		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if o > uint64(len(b)) || n < 16 || uint64(len(b))-o < 16 {
+			return parseErr(indexed("pdu_messages", i), p, ErrTruncated)
 		}
-		if err := m.PduMessages[i].Decode(v); err != nil {
-			return nestErr(indexed("pdu_messages", i), int(le.Uint32(b[p:])), err)
+		if err := m.PduMessages[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
+			return nestErr(indexed("pdu_messages", i), int(o), err)
 		}
 		p += 8
 	}

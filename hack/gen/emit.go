@@ -289,8 +289,9 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\tif %s, err = decBytesUICC(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
 		return true
 	case "bytes_ref_sized":
-		w.p("\tif %s, err = decSized(b, %s, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, cnt, j)
-		return true
+		w.p("\tif n := uint64(%s); n == 0 {\n\t\t%s = nil", cnt, x)
+		w.p("\t} else if o := uint64(le.Uint32(b[%s:])); o+n > uint64(len(b)) {\n\t\treturn parseErr(%s, %s, ErrTruncated)", pos, j, pos)
+		w.p("\t} else {\n\t\t%s = Bytes(b[o : o+n])\n\t}", x)
 	case "bytes_inline_sized":
 		w.p("\tif uint64(%s) > uint64(len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = Bytes(b[p : p+int(%s)])\n\tp += int(%s)", x, cnt, cnt)
@@ -332,8 +333,10 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\tif !countFits(%s, 8, len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = grow(%s, int(%s))", x, x, cnt)
 		w.p("\tfor i := range %s {", x)
-		w.p("\t\tv, err := decElem(b, p, %d, %s)\n\t\tif err != nil {\n\t\t\treturn nestErr(indexed(%s, i), 0, err)\n\t\t}", min, j, j)
-		w.p("\t\tif err := %s[i].Decode(v); err != nil {\n\t\t\treturn nestErr(indexed(%s, i), int(le.Uint32(b[p:])), err)\n\t\t}", x, j)
+		// decElem written out: see its comment for the clamping.
+		w.p("\t\to, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))")
+		w.p("\t\tif o > uint64(len(b)) || n < %d || uint64(len(b))-o < %d {\n\t\t\treturn parseErr(indexed(%s, i), p, ErrTruncated)\n\t\t}", min, min, j)
+		w.p("\t\tif err := %s[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {\n\t\t\treturn nestErr(indexed(%s, i), int(o), err)\n\t\t}", x, j)
 		w.p("\t\tp += 8\n\t}")
 	case "ms_struct":
 		w.p("\tif le.Uint32(b[%s:]) == 0 {\n\t\t%s = nil\n\t} else {", pos, x)
