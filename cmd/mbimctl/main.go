@@ -270,6 +270,9 @@ func writeCommandHelp(w io.Writer, c *command) {
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
 		name := "--" + f.Name
+		if len(f.Name) == 1 {
+			name = "-" + f.Name // -d, -v
+		}
 		if arg != "" {
 			name += " " + arg
 		}
