@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # interoperability tests. Later issues add theirs here.
 DEB_PACKAGES=(build-essential gcc pkg-config libmbim-glib-dev libmbim-utils libmbim-proxy
 	libqmi-utils libqmi-proxy iproute2
-	umockdev python3-gi gir1.2-umockdev-1.0 libusb-1.0-0-dev)
+	umockdev python3-gi gir1.2-umockdev-1.0 libusb-1.0-0-dev prometheus)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() {
