@@ -15,7 +15,6 @@ import (
 	"io"
 	"net"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/gowwan/wwan/mbim"
@@ -101,8 +100,7 @@ func dial(ctx context.Context, o Options) (net.Conn, error) {
 		path = DefaultProxyPath
 	}
 	cmd := exec.Command(path)
-	// Its own process group, like libmbim, so it outlives this client.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("proxy: start %s: %w", path, err)
 	}
