@@ -78,7 +78,9 @@
 // indication). Indications merge into what is known by their availability
 // flags (IPv4 and IPv6 may come separately; a family not flagged is not
 // removed); a query's answer is the modem's whole configuration and
-// replaces it.
+// replaces it. An indication that carries every family the session has
+// leaves nothing to merge, so it is applied when it arrives: an address
+// change the modem announces costs no debounce.
 //
 // The engine compares the modem's configuration with what it applied (it
 // reads Host.State only at start and after TransportBack) and plans the

@@ -67,9 +67,10 @@ type EngineConfig struct {
 	RouteMetric uint32
 	RouteTable  uint32
 	// Debounce is how long the engine waits after a data-class change (or
-	// an IP_CONFIGURATION indication) before querying or comparing, so a
-	// burst of indications gives one query. Default 100 ms; negative: no
-	// wait.
+	// an IP_CONFIGURATION indication that carries only some of the
+	// session's families) before querying or comparing, so a burst of
+	// indications gives one query. An indication that carries every family
+	// is applied at once. Default 100 ms; negative: no wait.
 	Debounce time.Duration
 	// Backoff after a failed connect, query or host change. Default 1 s
 	// doubling to 1 min, jitter 0.2.

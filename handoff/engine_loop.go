@@ -504,7 +504,22 @@ func (l *engineLoop) onIPConfiguration(c IPConfiguration, at time.Time) {
 	if l.rec == nil {
 		l.rec = l.open(at, l.ps.Class())
 	}
+	if complete(c, cfg) && !l.needQuery {
+		// Every family the session has is in this indication: nothing is
+		// left to merge, so apply now rather than at the end of the
+		// debounce window (an address change costs no artificial wait).
+		l.evalAt, l.needEval = at, true
+		return
+	}
 	l.wantCheck(at, true)
+}
+
+// complete reports whether an IP_CONFIGURATION input carries the addresses
+// of every family of the merged configuration.
+func complete(c IPConfiguration, merged Config) bool {
+	const addr = mbim.IPConfigurationAvailableAddress
+	return (len(merged.IPv4) == 0 || c.IPv4.Available&addr != 0) &&
+		(len(merged.IPv6) == 0 || c.IPv6.Available&addr != 0)
 }
 
 func (l *engineLoop) onRegister(r Register) {

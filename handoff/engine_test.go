@@ -320,9 +320,11 @@ func TestChangeReportedByIndicationCancelsQuery(t *testing.T) {
 				if _, _, q := m.counts(); q != 1 {
 					t.Errorf("%d queries, want only the start's: the indication cancels the query", q)
 				}
+				// The indication carries every family of the session, so
+				// it is applied when it arrives, not at the window's end.
 				ev := h.oneHandoff(h.allEvents())
-				if ev.Outcome != handoff.Readdressed || ev.Duration != debounce {
-					t.Errorf("handoff %+v", ev)
+				if ev.Outcome != handoff.Readdressed || ev.Duration != delay {
+					t.Errorf("handoff %+v, want readdressed in %v", ev, delay)
 				}
 				if err := h.host.Check(ipv4Only(addr4b, gw4b).Config()); err != nil {
 					t.Error(err)
