@@ -76,25 +76,6 @@ func decRefUICC(b []byte, at int, field string) ([]byte, error) {
 	return v, nil
 }
 
-// decString reads an OL-referenced UTF-16LE string. An odd trailing byte is
-// ignored (libmbim converts Length/2 code units); invalid UTF-16 is an error.
-// It is the hottest helper of the codec, so it is written out in full.
-func decString(b []byte, at int, field string) (String, error) {
-	off, n := uint64(le.Uint32(b[at:])), uint64(le.Uint32(b[at+4:]))
-	if n == 0 {
-		return nil, nil
-	}
-	// off and n are below 2^32, so the sum cannot wrap in 64 bits.
-	if off+n > uint64(len(b)) {
-		return nil, parseErr(field, at, ErrTruncated)
-	}
-	v := b[off : off+n&^1]
-	if !validUTF16(v) {
-		return nil, parseErr(field, at, ErrInvalidUTF16)
-	}
-	return String(v), nil
-}
-
 // decStringUTF8 reads an OL-referenced UTF-8 string, dropping trailing NULs.
 func decStringUTF8(b []byte, at int, field string) (UTF8String, error) {
 	v, err := decRef(b, at, field)

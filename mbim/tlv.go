@@ -37,23 +37,6 @@ func decTLV(b []byte, p int, field string) (TLV, int, error) {
 	return TLV{Type: t, Data: Bytes(data)}, p + tlvHeaderLen + int(n) + int(padding), nil
 }
 
-// decTLVString decodes a WCHAR_STR TLV. A zero-length one is the empty
-// (non-nil) string.
-func decTLVString(b []byte, p int, field string) (String, int, error) {
-	t, next, err := decTLV(b, p, field)
-	if err != nil {
-		return nil, p, err
-	}
-	if t.Type != TLVTypeWcharStr {
-		return nil, p, parseErr(field, p, ErrMalformed)
-	}
-	s := t.Data[:len(t.Data)&^1]
-	if !validUTF16(s) {
-		return nil, p, parseErr(field, p, ErrInvalidUTF16)
-	}
-	return String(s), next, nil
-}
-
 // decTLVU16s decodes a UINT16_TBL TLV into dst's storage.
 func decTLVU16s(dst []uint16, b []byte, p int, field string) ([]uint16, int, error) {
 	t, next, err := decTLV(b, p, field)

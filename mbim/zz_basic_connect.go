@@ -2741,7 +2741,6 @@ func (m *SubscriberReadyStatusInfo) Decode(b []byte) error {
 	if len(b) < 28 {
 		return parseErr("subscriber_ready_status_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.ReadyState = SubscriberReadyState(le.Uint32(b[0:]))
 	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
 		m.SubscriberId = nil
@@ -2769,8 +2768,14 @@ func (m *SubscriberReadyStatusInfo) Decode(b []byte) error {
 	}
 	m.TelephoneNumbers = grow(m.TelephoneNumbers, int(m.TelephoneNumbersCount))
 	for i := range m.TelephoneNumbers {
-		if m.TelephoneNumbers[i], err = decString(b, p, "telephone_numbers"); err != nil {
-			return nestErr(indexed("telephone_numbers", i), 0, err)
+		if o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:])); n == 0 {
+			m.TelephoneNumbers[i] = nil
+		} else if o+n > uint64(len(b)) {
+			return parseErr(indexed("telephone_numbers", i), p, ErrTruncated)
+		} else if v := b[o : o+n&^1]; validUTF16(v) {
+			m.TelephoneNumbers[i] = String(v)
+		} else {
+			return parseErr(indexed("telephone_numbers", i), p, ErrInvalidUTF16)
 		}
 		p += 8
 	}
@@ -2824,7 +2829,6 @@ func (m *SubscriberReadyStatusInfoV3) Decode(b []byte) error {
 	if len(b) < 32 {
 		return parseErr("subscriber_ready_status_info_v3", len(b), ErrTruncated)
 	}
-	var err error
 	m.ReadyState = SubscriberReadyState(le.Uint32(b[0:]))
 	m.Flags = SubscriberReadyStatusFlag(le.Uint32(b[4:]))
 	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
@@ -2853,8 +2857,14 @@ func (m *SubscriberReadyStatusInfoV3) Decode(b []byte) error {
 	}
 	m.TelephoneNumbers = grow(m.TelephoneNumbers, int(m.TelephoneNumbersCount))
 	for i := range m.TelephoneNumbers {
-		if m.TelephoneNumbers[i], err = decString(b, p, "telephone_numbers"); err != nil {
-			return nestErr(indexed("telephone_numbers", i), 0, err)
+		if o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:])); n == 0 {
+			m.TelephoneNumbers[i] = nil
+		} else if o+n > uint64(len(b)) {
+			return parseErr(indexed("telephone_numbers", i), p, ErrTruncated)
+		} else if v := b[o : o+n&^1]; validUTF16(v) {
+			m.TelephoneNumbers[i] = String(v)
+		} else {
+			return parseErr(indexed("telephone_numbers", i), p, ErrInvalidUTF16)
 		}
 		p += 8
 	}
@@ -4087,14 +4097,44 @@ func (m *ConnectSetV3) Decode(b []byte) error {
 	m.ContextType = ContextType(b[20 : 20+16])
 	m.MediaPreference = AccessMediaType(le.Uint32(b[36:]))
 	p := 40
-	if m.AccessString, p, err = decTLVString(b, p, "access_string"); err != nil {
-		return err
+	if len(b)-p < 8 {
+		return parseErr("access_string", p, ErrTruncated)
 	}
-	if m.UserName, p, err = decTLVString(b, p, "user_name"); err != nil {
-		return err
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("access_string", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("access_string", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("access_string", p, ErrInvalidUTF16)
 	}
-	if m.Password, p, err = decTLVString(b, p, "password"); err != nil {
-		return err
+	if len(b)-p < 8 {
+		return parseErr("user_name", p, ErrTruncated)
+	}
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("user_name", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("user_name", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.UserName = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("user_name", p, ErrInvalidUTF16)
+	}
+	if len(b)-p < 8 {
+		return parseErr("password", p, ErrTruncated)
+	}
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("password", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("password", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.Password = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("password", p, ErrInvalidUTF16)
 	}
 	if m.UnnamedIes, err = decTLVList(m.UnnamedIes, b, p, "unnamed_ies"); err != nil {
 		return err
@@ -4181,8 +4221,18 @@ func (m *ConnectInfoV3) Decode(b []byte) error {
 	m.NwError = NwError(le.Uint32(b[32:]))
 	m.MediaPreference = AccessMediaType(le.Uint32(b[36:]))
 	p := 40
-	if m.AccessString, p, err = decTLVString(b, p, "access_string"); err != nil {
-		return err
+	if len(b)-p < 8 {
+		return parseErr("access_string", p, ErrTruncated)
+	}
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("access_string", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("access_string", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.AccessString = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("access_string", p, ErrInvalidUTF16)
 	}
 	if m.UnnamedIes, err = decTLVList(m.UnnamedIes, b, p, "unnamed_ies"); err != nil {
 		return err

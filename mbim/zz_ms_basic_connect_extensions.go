@@ -1727,17 +1727,57 @@ func (m *MsDeviceCapsInfoV3) Decode(b []byte) error {
 	if m.NrBandClasses, p, err = decTLVU16s(m.NrBandClasses, b, p, "nr_band_classes"); err != nil {
 		return err
 	}
-	if m.CustomDataClass, p, err = decTLVString(b, p, "custom_data_class"); err != nil {
-		return err
+	if len(b)-p < 8 {
+		return parseErr("custom_data_class", p, ErrTruncated)
 	}
-	if m.DeviceId, p, err = decTLVString(b, p, "device_id"); err != nil {
-		return err
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("custom_data_class", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("custom_data_class", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.CustomDataClass = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("custom_data_class", p, ErrInvalidUTF16)
 	}
-	if m.FirmwareInfo, p, err = decTLVString(b, p, "firmware_info"); err != nil {
-		return err
+	if len(b)-p < 8 {
+		return parseErr("device_id", p, ErrTruncated)
 	}
-	if m.HardwareInfo, p, err = decTLVString(b, p, "hardware_info"); err != nil {
-		return err
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("device_id", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("device_id", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.DeviceId = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("device_id", p, ErrInvalidUTF16)
+	}
+	if len(b)-p < 8 {
+		return parseErr("firmware_info", p, ErrTruncated)
+	}
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("firmware_info", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("firmware_info", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.FirmwareInfo = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("firmware_info", p, ErrInvalidUTF16)
+	}
+	if len(b)-p < 8 {
+		return parseErr("hardware_info", p, ErrTruncated)
+	}
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("hardware_info", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("hardware_info", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.HardwareInfo = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("hardware_info", p, ErrInvalidUTF16)
 	}
 	_ = p
 	return nil
@@ -3680,8 +3720,18 @@ func (m *MsModemConfigurationInfo) Decode(b []byte) error {
 	var err error
 	m.ConfigurationStatus = ModemConfigurationStatus(le.Uint32(b[0:]))
 	p := 4
-	if m.ConfigurationName, p, err = decTLVString(b, p, "configuration_name"); err != nil {
-		return err
+	if len(b)-p < 8 {
+		return parseErr("configuration_name", p, ErrTruncated)
+	}
+	if n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {
+		return parseErr("configuration_name", p, ErrMalformed)
+	} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {
+		return parseErr("configuration_name", p, ErrTruncated)
+	} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {
+		m.ConfigurationName = String(v)
+		p += 8 + n + pad
+	} else {
+		return parseErr("configuration_name", p, ErrInvalidUTF16)
 	}
 	if m.UnnamedIes, err = decTLVList(m.UnnamedIes, b, p, "unnamed_ies"); err != nil {
 		return err

@@ -272,13 +272,7 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 	case "bytes_rest":
 		w.p("\t%s = Bytes(b[%s:])", x, pos)
 	case "string":
-		// Written out (the body of decString): strings are most of the work
-		// of decoding, and the call costs as much as the checks.
-		w.p("\tif o, n := uint64(le.Uint32(b[%s:])), uint64(le.Uint32(b[%s+4:])); n == 0 {", pos, pos)
-		w.p("\t\t%s = nil", x)
-		w.p("\t} else if o+n > uint64(len(b)) {\n\t\treturn parseErr(%s, %s, ErrTruncated)", j, pos)
-		w.p("\t} else if v := b[o : o+n&^1]; validUTF16(v) {\n\t\t%s = String(v)", x)
-		w.p("\t} else {\n\t\treturn parseErr(%s, %s, ErrInvalidUTF16)\n\t}", j, pos)
+		inlineString(w, "\t", x, pos, j)
 	case "string_utf8":
 		w.p("\tif %s, err = decStringUTF8(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
 		return true
@@ -311,8 +305,9 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 	case "string_array":
 		w.p("\tif !countFits(%s, 8, len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = grow(%s, int(%s))", x, x, cnt)
-		w.p("\tfor i := range %s {\n\t\tif %s[i], err = decString(b, p, %s); err != nil {\n\t\t\treturn nestErr(indexed(%s, i), 0, err)\n\t\t}\n\t\tp += 8\n\t}", x, x, j, j)
-		return true
+		w.p("\tfor i := range %s {", x)
+		inlineString(w, "\t\t", x+"[i]", "p", "indexed("+j+", i)")
+		w.p("\t\tp += 8\n\t}")
 	case "u32_array":
 		w.p("\tif !countFits(%s, 4, len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = grow(%s, int(%s))", x, x, cnt)
@@ -356,8 +351,15 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\t\t\t\tif err := %s[i].Decode(v[q:]); err != nil {\n\t\t\t\t\treturn nestErr(indexed(%s, i), off+q, err)\n\t\t\t\t}", x, j)
 		w.p("\t\t\t\tq += %s[i].EncodedLen()\n\t\t\t}\n\t\t}\n\t}", x)
 	case "tlv_string":
-		w.p("\tif %s, p, err = decTLVString(b, p, %s); err != nil {\n\t\treturn err\n\t}", x, j)
-		return true
+		// A WCHAR_STR TLV, written out like inlineString: the MBIMEx 3.0
+		// layouts are made of these. A zero-length one is the empty
+		// (non-nil) string; the whole TLV, padding included, must fit.
+		w.p("\tif len(b)-p < 8 {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", j)
+		w.p("\tif n, pad := int(le.Uint32(b[p+4:])), int(b[p+3]); TLVType(le.Uint16(b[p:])) != TLVTypeWcharStr {")
+		w.p("\t\treturn parseErr(%s, p, ErrMalformed)", j)
+		w.p("\t} else if uint64(n)+uint64(pad) > uint64(len(b)-p-8) || n < 0 {\n\t\treturn parseErr(%s, p, ErrTruncated)", j)
+		w.p("\t} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {\n\t\t%s = String(v)\n\t\tp += 8 + n + pad", x)
+		w.p("\t} else {\n\t\treturn parseErr(%s, p, ErrInvalidUTF16)\n\t}", j)
 	case "tlv_u16_array":
 		w.p("\tif %s, p, err = decTLVU16s(%s, b, p, %s); err != nil {\n\t\treturn err\n\t}", x, x, j)
 		return true
@@ -371,6 +373,20 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		panic("unhandled format " + f.Format)
 	}
 	return false
+}
+
+// inlineString writes the decoding of the UTF-16 string referenced by the
+// OL pair at pos into target. It is written out in the generated code
+// rather than called, because strings are most of the work of decoding and
+// a call costs as much as the checks. Length 0 means absent (the offset is
+// not looked at, as libmbim does); an odd trailing byte is ignored
+// (Length/2 code units); invalid UTF-16 is an error.
+func inlineString(w *writer, ind, target, pos, field string) {
+	w.p("%sif o, n := uint64(le.Uint32(b[%s:])), uint64(le.Uint32(b[%s+4:])); n == 0 {", ind, pos, pos)
+	w.p("%s\t%s = nil", ind, target)
+	w.p("%s} else if o+n > uint64(len(b)) {\n%s\treturn parseErr(%s, %s, ErrTruncated)", ind, ind, field, pos)
+	w.p("%s} else if v := b[o : o+n&^1]; validUTF16(v) {\n%s\t%s = String(v)", ind, ind, target)
+	w.p("%s} else {\n%s\treturn parseErr(%s, %s, ErrInvalidUTF16)\n%s}", ind, ind, field, pos, ind)
 }
 
 // fixedLenExpr is the Go expression of the encoded fixed part of m.
