@@ -196,20 +196,24 @@ func (s String) Equal(t String) bool {
 // ORs the words together and looks at the top bit of every code unit once;
 // the careful walk runs only when some code unit is U+8000 or above.
 func validUTF16(b []byte) bool {
-	if len(b)%2 != 0 {
+	n := len(b)
+	if n%2 != 0 {
 		return false
 	}
+	// Overlapping loads cover the tail: ORing a code unit twice changes
+	// nothing, and every load starts at an even offset, so code units stay
+	// aligned with the mask.
 	var acc uint64
-	i := 0
-	for ; len(b)-i >= 16; i += 16 {
-		acc |= le.Uint64(b[i:]) | le.Uint64(b[i+8:])
-	}
-	if len(b)-i >= 8 {
-		acc |= le.Uint64(b[i:])
-		i += 8
-	}
-	for ; i < len(b); i += 2 {
-		acc |= uint64(b[i+1]) << 8
+	switch {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			acc |= le.Uint64(b[i:])
+		}
+		acc |= le.Uint64(b[n-8:])
+	case n >= 4:
+		acc = uint64(le.Uint32(b) | le.Uint32(b[n-4:]))
+	case n == 2:
+		acc = uint64(le.Uint16(b))
 	}
 	if acc&0x8000800080008000 == 0 {
 		return true
