@@ -34,7 +34,7 @@ func TestBashCompletion(t *testing.T) {
 		want  string   // the completions, space-separated, in order
 	}{
 		{[]string{"mbimctl", "ra"}, "radio"},
-		{[]string{"mbimctl", "p"}, "packet-service pin providers"},
+		{[]string{"mbimctl", "p"}, "packet-service pin providers proxy"},
 		{[]string{"mbimctl", "radio", ""}, "on off"},
 		{[]string{"mbimctl", "radio", "on", ""}, ""},
 		{[]string{"mbimctl", "radio", "-d", "sim", ""}, "on off"},
