@@ -74,6 +74,29 @@ type Message struct{ b []byte }
 // Every error is a *ParseError naming the field and its byte offset, and
 // wraps one of the sentinels. The ErrIncomplete errors do not allocate.
 func ParseMessage(b []byte) (Message, error) {
+	// The common case first, checked in one pass: a complete COMMAND_DONE,
+	// COMMAND or INDICATE_STATUS in one fragment. Anything else takes the
+	// full walk, which also names what is wrong.
+	if len(b) >= 48 {
+		hdr := uint64(0)
+		switch MessageType(binary.LittleEndian.Uint32(b)) {
+		case TypeCommandDone, TypeCommand:
+			hdr = 48
+		case TypeIndicateStatus:
+			hdr = 44
+		}
+		n := uint64(binary.LittleEndian.Uint32(b[offMessageLength:]))
+		if hdr != 0 && n >= hdr && n <= uint64(len(b)) &&
+			binary.LittleEndian.Uint64(b[offFragmentTotal:]) == 1 && // total 1, current 0
+			hdr+uint64(binary.LittleEndian.Uint32(b[hdr-4:])) <= n {
+			return Message{b[:n:n]}, nil
+		}
+	}
+	return parseMessage(b)
+}
+
+// parseMessage is ParseMessage's full walk.
+func parseMessage(b []byte) (Message, error) {
 	if len(b) < msgHeaderLen {
 		return Message{}, errIncompleteHeader
 	}
