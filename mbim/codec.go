@@ -203,10 +203,6 @@ func padFrom(b []byte, start int) []byte {
 	return append(b, zeros[:pad4(n)-n]...)
 }
 
-func decBytes(b []byte, at int, field string) (Bytes, error) {
-	v, err := decRef(b, at, field)
-	return Bytes(v), err
-}
 
 func decBytesUICC(b []byte, at int, field string) (Bytes, error) {
 	v, err := decRefUICC(b, at, field)

@@ -66,13 +66,15 @@ func decTLVU16s(dst []uint16, b []byte, p int, field string) ([]uint16, int, err
 // are ignored, as libmbim does.
 func decTLVList(dst []TLV, b []byte, p int, field string) ([]TLV, error) {
 	dst = grow(dst, 0)
+	// decTLV written out: a list is walked for every MBIMEx 3.0 message.
 	for len(b)-p >= tlvHeaderLen {
-		t, next, err := decTLV(b, p, field)
-		if err != nil {
-			return dst, err
+		n, padding := uint64(le.Uint32(b[p+4:])), uint64(b[p+3])
+		if n+padding > uint64(len(b)-p-tlvHeaderLen) {
+			return dst, parseErr(field, p, ErrTruncated)
 		}
-		dst = append(dst, t)
-		p = next
+		end := p + tlvHeaderLen + int(n)
+		dst = append(dst, TLV{Type: TLVType(le.Uint16(b[p:])), Data: Bytes(b[p+tlvHeaderLen : end])})
+		p = end + int(padding)
 	}
 	return dst, nil
 }

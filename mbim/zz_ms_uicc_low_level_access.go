@@ -777,15 +777,23 @@ func (m *UiccApplication) Decode(b []byte) error {
 	}
 	var err error
 	m.ApplicationType = UiccApplicationType(le.Uint32(b[0:]))
-	if m.ApplicationId, err = decBytes(b, 4, "application_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.ApplicationId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("application_id", 4, ErrTruncated)
+	} else {
+		m.ApplicationId = Bytes(b[o : o+n])
 	}
 	if m.ApplicationName, err = decStringUTF8(b, 12, "application_name"); err != nil {
 		return err
 	}
 	m.PinKeyReferenceCount = uint32(le.Uint32(b[20:]))
-	if m.PinKeyReferences, err = decBytes(b, 24, "pin_key_references"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[24:])), uint64(le.Uint32(b[24+4:])); n == 0 {
+		m.PinKeyReferences = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("pin_key_references", 24, ErrTruncated)
+	} else {
+		m.PinKeyReferences = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -893,13 +901,20 @@ func (m *UiccFileStatusQuery) Decode(b []byte) error {
 	if len(b) < 20 {
 		return parseErr("uicc_file_status_query", len(b), ErrTruncated)
 	}
-	var err error
 	m.Version = uint32(le.Uint32(b[0:]))
-	if m.ApplicationId, err = decBytes(b, 4, "application_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.ApplicationId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("application_id", 4, ErrTruncated)
+	} else {
+		m.ApplicationId = Bytes(b[o : o+n])
 	}
-	if m.FilePath, err = decBytes(b, 12, "file_path"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.FilePath = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("file_path", 12, ErrTruncated)
+	} else {
+		m.FilePath = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -1000,13 +1015,20 @@ func (m *UiccReadBinaryQuery) Decode(b []byte) error {
 	if len(b) < 44 {
 		return parseErr("uicc_read_binary_query", len(b), ErrTruncated)
 	}
-	var err error
 	m.Version = uint32(le.Uint32(b[0:]))
-	if m.ApplicationId, err = decBytes(b, 4, "application_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.ApplicationId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("application_id", 4, ErrTruncated)
+	} else {
+		m.ApplicationId = Bytes(b[o : o+n])
 	}
-	if m.FilePath, err = decBytes(b, 12, "file_path"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.FilePath = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("file_path", 12, ErrTruncated)
+	} else {
+		m.FilePath = Bytes(b[o : o+n])
 	}
 	m.ReadOffset = uint32(le.Uint32(b[20:]))
 	m.ReadSize = uint32(le.Uint32(b[24:]))
@@ -1019,8 +1041,12 @@ func (m *UiccReadBinaryQuery) Decode(b []byte) error {
 	} else {
 		return parseErr("local_pin", 28, ErrInvalidUTF16)
 	}
-	if m.Data, err = decBytes(b, 36, "data"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+		m.Data = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("data", 36, ErrTruncated)
+	} else {
+		m.Data = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -1063,12 +1089,15 @@ func (m *UiccReadBinaryInfo) Decode(b []byte) error {
 	if len(b) < 20 {
 		return parseErr("uicc_read_binary_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.Version = uint32(le.Uint32(b[0:]))
 	m.StatusWord1 = uint32(le.Uint32(b[4:]))
 	m.StatusWord2 = uint32(le.Uint32(b[8:]))
-	if m.Data, err = decBytes(b, 12, "data"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.Data = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("data", 12, ErrTruncated)
+	} else {
+		m.Data = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -1107,13 +1136,20 @@ func (m *UiccReadRecordQuery) Decode(b []byte) error {
 	if len(b) < 40 {
 		return parseErr("uicc_read_record_query", len(b), ErrTruncated)
 	}
-	var err error
 	m.Version = uint32(le.Uint32(b[0:]))
-	if m.ApplicationId, err = decBytes(b, 4, "application_id"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+		m.ApplicationId = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("application_id", 4, ErrTruncated)
+	} else {
+		m.ApplicationId = Bytes(b[o : o+n])
 	}
-	if m.FilePath, err = decBytes(b, 12, "file_path"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.FilePath = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("file_path", 12, ErrTruncated)
+	} else {
+		m.FilePath = Bytes(b[o : o+n])
 	}
 	m.RecordNumber = uint32(le.Uint32(b[20:]))
 	if o, n := uint64(le.Uint32(b[24:])), uint64(le.Uint32(b[24+4:])); n == 0 {
@@ -1125,8 +1161,12 @@ func (m *UiccReadRecordQuery) Decode(b []byte) error {
 	} else {
 		return parseErr("local_pin", 24, ErrInvalidUTF16)
 	}
-	if m.Data, err = decBytes(b, 32, "data"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[32:])), uint64(le.Uint32(b[32+4:])); n == 0 {
+		m.Data = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("data", 32, ErrTruncated)
+	} else {
+		m.Data = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -1168,12 +1208,15 @@ func (m *UiccReadRecordInfo) Decode(b []byte) error {
 	if len(b) < 20 {
 		return parseErr("uicc_read_record_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.Version = uint32(le.Uint32(b[0:]))
 	m.StatusWord1 = uint32(le.Uint32(b[4:]))
 	m.StatusWord2 = uint32(le.Uint32(b[8:]))
-	if m.Data, err = decBytes(b, 12, "data"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.Data = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("data", 12, ErrTruncated)
+	} else {
+		m.Data = Bytes(b[o : o+n])
 	}
 	return nil
 }

@@ -527,11 +527,14 @@ func (m *SmsPduReadRecord) Decode(b []byte) error {
 	if len(b) < 16 {
 		return parseErr("sms_pdu_read_record", len(b), ErrTruncated)
 	}
-	var err error
 	m.MessageIndex = uint32(le.Uint32(b[0:]))
 	m.MessageStatus = SmsStatus(le.Uint32(b[4:]))
-	if m.PduData, err = decBytes(b, 8, "pdu_data"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.PduData = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("pdu_data", 8, ErrTruncated)
+	} else {
+		m.PduData = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -571,7 +574,6 @@ func (m *SmsCdmaReadRecord) Decode(b []byte) error {
 	if len(b) < 44 {
 		return parseErr("sms_cdma_read_record", len(b), ErrTruncated)
 	}
-	var err error
 	m.MessageIndex = uint32(le.Uint32(b[0:]))
 	m.MessageStatus = SmsStatus(le.Uint32(b[4:]))
 	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
@@ -594,8 +596,12 @@ func (m *SmsCdmaReadRecord) Decode(b []byte) error {
 	}
 	m.Encoding = SmsCdmaEncoding(le.Uint32(b[24:]))
 	m.Language = SmsCdmaLang(le.Uint32(b[28:]))
-	if m.EncodedMessage, err = decBytes(b, 32, "encoded_message"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[32:])), uint64(le.Uint32(b[32+4:])); n == 0 {
+		m.EncodedMessage = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("encoded_message", 32, ErrTruncated)
+	} else {
+		m.EncodedMessage = Bytes(b[o : o+n])
 	}
 	m.EncodedMessageSizeInCharacters = uint32(le.Uint32(b[40:]))
 	return nil
@@ -745,7 +751,6 @@ func (m *SmsCdmaSendRecord) Decode(b []byte) error {
 	if len(b) < 28 {
 		return parseErr("sms_cdma_send_record", len(b), ErrTruncated)
 	}
-	var err error
 	m.Encoding = SmsCdmaEncoding(le.Uint32(b[0:]))
 	m.Language = SmsCdmaLang(le.Uint32(b[4:]))
 	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
@@ -757,8 +762,12 @@ func (m *SmsCdmaSendRecord) Decode(b []byte) error {
 	} else {
 		return parseErr("address", 8, ErrInvalidUTF16)
 	}
-	if m.EncodedMessage, err = decBytes(b, 16, "encoded_message"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[16+4:])); n == 0 {
+		m.EncodedMessage = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("encoded_message", 16, ErrTruncated)
+	} else {
+		m.EncodedMessage = Bytes(b[o : o+n])
 	}
 	m.EncodedMessageSizeInCharacters = uint32(le.Uint32(b[24:]))
 	return nil

@@ -253,9 +253,12 @@ func (m *StkTerminalResponseInfo) Decode(b []byte) error {
 	if len(b) < 12 {
 		return parseErr("stk_terminal_response_info", len(b), ErrTruncated)
 	}
-	var err error
-	if m.ResultData, err = decBytes(b, 0, "result_data"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+		m.ResultData = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("result_data", 0, ErrTruncated)
+	} else {
+		m.ResultData = Bytes(b[o : o+n])
 	}
 	m.StatusWords = uint32(le.Uint32(b[8:]))
 	return nil

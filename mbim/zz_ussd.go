@@ -158,11 +158,14 @@ func (m *UssdSet) Decode(b []byte) error {
 	if len(b) < 16 {
 		return parseErr("ussd_set", len(b), ErrTruncated)
 	}
-	var err error
 	m.Action = UssdAction(le.Uint32(b[0:]))
 	m.DataCodingScheme = uint32(le.Uint32(b[4:]))
-	if m.Payload, err = decBytes(b, 8, "ussd_payload"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+		m.Payload = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("ussd_payload", 8, ErrTruncated)
+	} else {
+		m.Payload = Bytes(b[o : o+n])
 	}
 	return nil
 }
@@ -198,12 +201,15 @@ func (m *UssdInfo) Decode(b []byte) error {
 	if len(b) < 20 {
 		return parseErr("ussd_info", len(b), ErrTruncated)
 	}
-	var err error
 	m.Response = UssdResponse(le.Uint32(b[0:]))
 	m.SessionState = UssdSessionState(le.Uint32(b[4:]))
 	m.DataCodingScheme = uint32(le.Uint32(b[8:]))
-	if m.Payload, err = decBytes(b, 12, "ussd_payload"); err != nil {
-		return err
+	if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+		m.Payload = nil
+	} else if o+n > uint64(len(b)) {
+		return parseErr("ussd_payload", 12, ErrTruncated)
+	} else {
+		m.Payload = Bytes(b[o : o+n])
 	}
 	return nil
 }

@@ -277,8 +277,10 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\tif %s, err = decStringUTF8(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
 		return true
 	case "bytes_ref":
-		w.p("\tif %s, err = decBytes(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
-		return true
+		// decRef written out, like strings (PDUs and keys are common).
+		w.p("\tif o, n := uint64(le.Uint32(b[%s:])), uint64(le.Uint32(b[%s+4:])); n == 0 {\n\t\t%s = nil", pos, pos, x)
+		w.p("\t} else if o+n > uint64(len(b)) {\n\t\treturn parseErr(%s, %s, ErrTruncated)", j, pos)
+		w.p("\t} else {\n\t\t%s = Bytes(b[o : o+n])\n\t}", x)
 	case "bytes_ref_uicc":
 		w.p("\tif %s, err = decBytesUICC(b, %s, %s); err != nil {\n\t\treturn err\n\t}", x, pos, j)
 		return true
