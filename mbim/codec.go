@@ -203,7 +203,6 @@ func padFrom(b []byte, start int) []byte {
 	return append(b, zeros[:pad4(n)-n]...)
 }
 
-
 func decBytesUICC(b []byte, at int, field string) (Bytes, error) {
 	v, err := decRefUICC(b, at, field)
 	return Bytes(v), err
