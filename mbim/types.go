@@ -221,6 +221,16 @@ func validUTF16(b []byte) bool {
 	return validSurrogates(b)
 }
 
+// validShortUTF16 is validUTF16's fast path for the most common strings
+// (8 to 16 bytes: operator codes, names, short numbers), small enough for
+// the compiler to inline into the generated decoders; false means "ask
+// validUTF16", not "invalid".
+func validShortUTF16(v []byte) bool {
+	n := len(v)
+	return n >= 8 && n <= 16 && n%2 == 0 &&
+		(le.Uint64(v)|le.Uint64(v[n-8:]))&0x8000800080008000 == 0
+}
+
 // validSurrogates is the careful walk of validUTF16.
 func validSurrogates(b []byte) bool {
 	for i := 0; i+1 < len(b); i += 2 {

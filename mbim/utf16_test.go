@@ -42,8 +42,12 @@ func TestValidUTF16(t *testing.T) {
 				}
 				b[i], b[i+1] = byte(u), byte(u>>8)
 			}
-			if got, want := validUTF16(b), validUTF16Ref(b); got != want {
+			want := validUTF16Ref(b)
+			if got := validUTF16(b); got != want {
 				t.Fatalf("validUTF16(%x) = %v, want %v", b, got, want)
+			}
+			if validShortUTF16(b) && !want {
+				t.Fatalf("validShortUTF16(%x) accepts invalid UTF-16", b)
 			}
 		}
 	}

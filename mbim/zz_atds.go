@@ -196,7 +196,7 @@ func (m *AtdsProvider) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -206,7 +206,7 @@ func (m *AtdsProvider) Decode(b []byte) error {
 		m.ProviderName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_name", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderName = String(v)
 	} else {
 		return parseErr("provider_name", 12, ErrInvalidUTF16)
@@ -382,7 +382,7 @@ func (m *AtdsRegisterStateInfo) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 20, ErrInvalidUTF16)
@@ -391,7 +391,7 @@ func (m *AtdsRegisterStateInfo) Decode(b []byte) error {
 		m.ProviderName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_name", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderName = String(v)
 	} else {
 		return parseErr("provider_name", 28, ErrInvalidUTF16)
@@ -400,7 +400,7 @@ func (m *AtdsRegisterStateInfo) Decode(b []byte) error {
 		m.RoamingText = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("roaming_text", 36, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.RoamingText = String(v)
 	} else {
 		return parseErr("roaming_text", 36, ErrInvalidUTF16)

@@ -111,7 +111,7 @@ func (m *AuthAkapQuery) Decode(b []byte) error {
 		m.NetworkName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("network_name", 32, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.NetworkName = String(v)
 	} else {
 		return parseErr("network_name", 32, ErrInvalidUTF16)

@@ -2549,7 +2549,7 @@ func (m *Provider) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2559,7 +2559,7 @@ func (m *Provider) Decode(b []byte) error {
 		m.ProviderName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_name", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderName = String(v)
 	} else {
 		return parseErr("provider_name", 12, ErrInvalidUTF16)
@@ -2662,7 +2662,7 @@ func (m *DeviceCapsInfo) Decode(b []byte) error {
 		m.CustomDataClass = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("custom_data_class", 32, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.CustomDataClass = String(v)
 	} else {
 		return parseErr("custom_data_class", 32, ErrInvalidUTF16)
@@ -2671,7 +2671,7 @@ func (m *DeviceCapsInfo) Decode(b []byte) error {
 		m.DeviceId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("device_id", 40, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.DeviceId = String(v)
 	} else {
 		return parseErr("device_id", 40, ErrInvalidUTF16)
@@ -2680,7 +2680,7 @@ func (m *DeviceCapsInfo) Decode(b []byte) error {
 		m.FirmwareInfo = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("firmware_info", 48, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.FirmwareInfo = String(v)
 	} else {
 		return parseErr("firmware_info", 48, ErrInvalidUTF16)
@@ -2689,7 +2689,7 @@ func (m *DeviceCapsInfo) Decode(b []byte) error {
 		m.HardwareInfo = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("hardware_info", 56, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.HardwareInfo = String(v)
 	} else {
 		return parseErr("hardware_info", 56, ErrInvalidUTF16)
@@ -2746,7 +2746,7 @@ func (m *SubscriberReadyStatusInfo) Decode(b []byte) error {
 		m.SubscriberId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("subscriber_id", 4, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.SubscriberId = String(v)
 	} else {
 		return parseErr("subscriber_id", 4, ErrInvalidUTF16)
@@ -2755,7 +2755,7 @@ func (m *SubscriberReadyStatusInfo) Decode(b []byte) error {
 		m.SimIccId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("sim_iccid", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.SimIccId = String(v)
 	} else {
 		return parseErr("sim_iccid", 12, ErrInvalidUTF16)
@@ -2772,7 +2772,7 @@ func (m *SubscriberReadyStatusInfo) Decode(b []byte) error {
 			m.TelephoneNumbers[i] = nil
 		} else if o+n > uint64(len(b)) {
 			return parseErr(indexed("telephone_numbers", i), p, ErrTruncated)
-		} else if v := b[o : o+n&^1]; validUTF16(v) {
+		} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 			m.TelephoneNumbers[i] = String(v)
 		} else {
 			return parseErr(indexed("telephone_numbers", i), p, ErrInvalidUTF16)
@@ -2835,7 +2835,7 @@ func (m *SubscriberReadyStatusInfoV3) Decode(b []byte) error {
 		m.SubscriberId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("subscriber_id", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.SubscriberId = String(v)
 	} else {
 		return parseErr("subscriber_id", 8, ErrInvalidUTF16)
@@ -2844,7 +2844,7 @@ func (m *SubscriberReadyStatusInfoV3) Decode(b []byte) error {
 		m.SimIccId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("sim_iccid", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.SimIccId = String(v)
 	} else {
 		return parseErr("sim_iccid", 16, ErrInvalidUTF16)
@@ -2861,7 +2861,7 @@ func (m *SubscriberReadyStatusInfoV3) Decode(b []byte) error {
 			m.TelephoneNumbers[i] = nil
 		} else if o+n > uint64(len(b)) {
 			return parseErr(indexed("telephone_numbers", i), p, ErrTruncated)
-		} else if v := b[o : o+n&^1]; validUTF16(v) {
+		} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 			m.TelephoneNumbers[i] = String(v)
 		} else {
 			return parseErr(indexed("telephone_numbers", i), p, ErrInvalidUTF16)
@@ -2982,7 +2982,7 @@ func (m *PinSet) Decode(b []byte) error {
 		m.Pin = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("pin", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Pin = String(v)
 	} else {
 		return parseErr("pin", 8, ErrInvalidUTF16)
@@ -2991,7 +2991,7 @@ func (m *PinSet) Decode(b []byte) error {
 		m.NewPin = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("new_pin", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.NewPin = String(v)
 	} else {
 		return parseErr("new_pin", 16, ErrInvalidUTF16)
@@ -3348,7 +3348,7 @@ func (m *RegisterStateSet) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -3403,7 +3403,7 @@ func (m *RegisterStateInfo) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 20, ErrInvalidUTF16)
@@ -3412,7 +3412,7 @@ func (m *RegisterStateInfo) Decode(b []byte) error {
 		m.ProviderName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_name", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderName = String(v)
 	} else {
 		return parseErr("provider_name", 28, ErrInvalidUTF16)
@@ -3421,7 +3421,7 @@ func (m *RegisterStateInfo) Decode(b []byte) error {
 		m.RoamingText = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("roaming_text", 36, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.RoamingText = String(v)
 	} else {
 		return parseErr("roaming_text", 36, ErrInvalidUTF16)
@@ -3484,7 +3484,7 @@ func (m *RegisterStateInfoV2) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 20, ErrInvalidUTF16)
@@ -3493,7 +3493,7 @@ func (m *RegisterStateInfoV2) Decode(b []byte) error {
 		m.ProviderName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_name", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderName = String(v)
 	} else {
 		return parseErr("provider_name", 28, ErrInvalidUTF16)
@@ -3502,7 +3502,7 @@ func (m *RegisterStateInfoV2) Decode(b []byte) error {
 		m.RoamingText = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("roaming_text", 36, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.RoamingText = String(v)
 	} else {
 		return parseErr("roaming_text", 36, ErrInvalidUTF16)
@@ -3970,7 +3970,7 @@ func (m *ConnectSet) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 8, ErrInvalidUTF16)
@@ -3979,7 +3979,7 @@ func (m *ConnectSet) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 16, ErrInvalidUTF16)
@@ -3988,7 +3988,7 @@ func (m *ConnectSet) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 24, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 24, ErrInvalidUTF16)
@@ -4286,7 +4286,7 @@ func (m *ProvisionedContextsSet) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 20, ErrInvalidUTF16)
@@ -4295,7 +4295,7 @@ func (m *ProvisionedContextsSet) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 28, ErrInvalidUTF16)
@@ -4304,7 +4304,7 @@ func (m *ProvisionedContextsSet) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 36, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 36, ErrInvalidUTF16)
@@ -4315,7 +4315,7 @@ func (m *ProvisionedContextsSet) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 52, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 52, ErrInvalidUTF16)
@@ -4371,7 +4371,7 @@ func (m *ProvisionedContextElement) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 20, ErrInvalidUTF16)
@@ -4380,7 +4380,7 @@ func (m *ProvisionedContextElement) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 28, ErrInvalidUTF16)
@@ -4389,7 +4389,7 @@ func (m *ProvisionedContextElement) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 36, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 36, ErrInvalidUTF16)

@@ -891,7 +891,7 @@ func (m *MsProvisionedContextsSetV2) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 40, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 40, ErrInvalidUTF16)
@@ -900,7 +900,7 @@ func (m *MsProvisionedContextsSetV2) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 48, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 48, ErrInvalidUTF16)
@@ -909,7 +909,7 @@ func (m *MsProvisionedContextsSetV2) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 56, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 56, ErrInvalidUTF16)
@@ -980,7 +980,7 @@ func (m *MsProvisionedContextElementV2) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 40, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 40, ErrInvalidUTF16)
@@ -989,7 +989,7 @@ func (m *MsProvisionedContextElementV2) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 48, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 48, ErrInvalidUTF16)
@@ -998,7 +998,7 @@ func (m *MsProvisionedContextElementV2) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 56, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 56, ErrInvalidUTF16)
@@ -1218,7 +1218,7 @@ func (m *MsLteAttachConfiguration) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 12, ErrInvalidUTF16)
@@ -1227,7 +1227,7 @@ func (m *MsLteAttachConfiguration) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 20, ErrInvalidUTF16)
@@ -1236,7 +1236,7 @@ func (m *MsLteAttachConfiguration) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 28, ErrInvalidUTF16)
@@ -1416,7 +1416,7 @@ func (m *MsLteAttachInfo) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 8, ErrInvalidUTF16)
@@ -1425,7 +1425,7 @@ func (m *MsLteAttachInfo) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 16, ErrInvalidUTF16)
@@ -1434,7 +1434,7 @@ func (m *MsLteAttachInfo) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 24, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 24, ErrInvalidUTF16)
@@ -1492,7 +1492,7 @@ func (m *MsLteAttachInfoV3) Decode(b []byte) error {
 		m.AccessString = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("access_string", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.AccessString = String(v)
 	} else {
 		return parseErr("access_string", 12, ErrInvalidUTF16)
@@ -1501,7 +1501,7 @@ func (m *MsLteAttachInfoV3) Decode(b []byte) error {
 		m.UserName = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("user_name", 20, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.UserName = String(v)
 	} else {
 		return parseErr("user_name", 20, ErrInvalidUTF16)
@@ -1510,7 +1510,7 @@ func (m *MsLteAttachInfoV3) Decode(b []byte) error {
 		m.Password = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("password", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Password = String(v)
 	} else {
 		return parseErr("password", 28, ErrInvalidUTF16)
@@ -1616,7 +1616,7 @@ func (m *MsDeviceCapsInfoV2) Decode(b []byte) error {
 		m.CustomDataClass = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("custom_data_class", 32, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.CustomDataClass = String(v)
 	} else {
 		return parseErr("custom_data_class", 32, ErrInvalidUTF16)
@@ -1625,7 +1625,7 @@ func (m *MsDeviceCapsInfoV2) Decode(b []byte) error {
 		m.DeviceId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("device_id", 40, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.DeviceId = String(v)
 	} else {
 		return parseErr("device_id", 40, ErrInvalidUTF16)
@@ -1634,7 +1634,7 @@ func (m *MsDeviceCapsInfoV2) Decode(b []byte) error {
 		m.FirmwareInfo = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("firmware_info", 48, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.FirmwareInfo = String(v)
 	} else {
 		return parseErr("firmware_info", 48, ErrInvalidUTF16)
@@ -1643,7 +1643,7 @@ func (m *MsDeviceCapsInfoV2) Decode(b []byte) error {
 		m.HardwareInfo = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("hardware_info", 56, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.HardwareInfo = String(v)
 	} else {
 		return parseErr("hardware_info", 56, ErrInvalidUTF16)
@@ -2022,7 +2022,7 @@ func (m *MsCellInfoServingGsm) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2082,7 +2082,7 @@ func (m *MsCellInfoServingUmts) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2147,7 +2147,7 @@ func (m *MsCellInfoServingTdscdma) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2206,7 +2206,7 @@ func (m *MsCellInfoServingLte) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2263,7 +2263,7 @@ func (m *MsCellInfoNeighboringGsm) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2318,7 +2318,7 @@ func (m *MsCellInfoNeighboringUmts) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2377,7 +2377,7 @@ func (m *MsCellInfoNeighboringTdscdma) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2435,7 +2435,7 @@ func (m *MsCellInfoNeighboringLte) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2545,7 +2545,7 @@ func (m *MsCellInfoServingNr) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 0, ErrInvalidUTF16)
@@ -2607,7 +2607,7 @@ func (m *MsCellInfoNeighboringNr) Decode(b []byte) error {
 		m.ProviderId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("provider_id", 4, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ProviderId = String(v)
 	} else {
 		return parseErr("provider_id", 4, ErrInvalidUTF16)
@@ -2616,7 +2616,7 @@ func (m *MsCellInfoNeighboringNr) Decode(b []byte) error {
 		m.CellId = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("cell_id", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.CellId = String(v)
 	} else {
 		return parseErr("cell_id", 12, ErrInvalidUTF16)

@@ -1036,7 +1036,7 @@ func (m *UiccReadBinaryQuery) Decode(b []byte) error {
 		m.LocalPin = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("local_pin", 28, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.LocalPin = String(v)
 	} else {
 		return parseErr("local_pin", 28, ErrInvalidUTF16)
@@ -1156,7 +1156,7 @@ func (m *UiccReadRecordQuery) Decode(b []byte) error {
 		m.LocalPin = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("local_pin", 24, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.LocalPin = String(v)
 	} else {
 		return parseErr("local_pin", 24, ErrInvalidUTF16)

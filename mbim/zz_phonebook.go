@@ -178,7 +178,7 @@ func (m *PhonebookEntry) Decode(b []byte) error {
 		m.Number = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("number", 4, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Number = String(v)
 	} else {
 		return parseErr("number", 4, ErrInvalidUTF16)
@@ -187,7 +187,7 @@ func (m *PhonebookEntry) Decode(b []byte) error {
 		m.Name = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("name", 12, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Name = String(v)
 	} else {
 		return parseErr("name", 12, ErrInvalidUTF16)
@@ -355,7 +355,7 @@ func (m *PhonebookWriteSet) Decode(b []byte) error {
 		m.Number = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("number", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Number = String(v)
 	} else {
 		return parseErr("number", 8, ErrInvalidUTF16)
@@ -364,7 +364,7 @@ func (m *PhonebookWriteSet) Decode(b []byte) error {
 		m.Name = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("name", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Name = String(v)
 	} else {
 		return parseErr("name", 16, ErrInvalidUTF16)

@@ -19,7 +19,7 @@ func (m *ProxyControlConfigurationSet) Decode(b []byte) error {
 		m.DevicePath = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("device_path", 0, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.DevicePath = String(v)
 	} else {
 		return parseErr("device_path", 0, ErrInvalidUTF16)

@@ -581,7 +581,7 @@ func (m *QduQuectelReadVersionInfo) Decode(b []byte) error {
 		m.Version = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("version", 4, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Version = String(v)
 	} else {
 		return parseErr("version", 4, ErrInvalidUTF16)

@@ -406,7 +406,7 @@ func (m *SmsConfigurationSet) Decode(b []byte) error {
 		m.ScAddress = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("sc_address", 4, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ScAddress = String(v)
 	} else {
 		return parseErr("sc_address", 4, ErrInvalidUTF16)
@@ -453,7 +453,7 @@ func (m *SmsConfigurationInfo) Decode(b []byte) error {
 		m.ScAddress = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("sc_address", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.ScAddress = String(v)
 	} else {
 		return parseErr("sc_address", 16, ErrInvalidUTF16)
@@ -580,7 +580,7 @@ func (m *SmsCdmaReadRecord) Decode(b []byte) error {
 		m.Address = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("address", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Address = String(v)
 	} else {
 		return parseErr("address", 8, ErrInvalidUTF16)
@@ -589,7 +589,7 @@ func (m *SmsCdmaReadRecord) Decode(b []byte) error {
 		m.Timestamp = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("timestamp", 16, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Timestamp = String(v)
 	} else {
 		return parseErr("timestamp", 16, ErrInvalidUTF16)
@@ -757,7 +757,7 @@ func (m *SmsCdmaSendRecord) Decode(b []byte) error {
 		m.Address = nil
 	} else if o+n > uint64(len(b)) {
 		return parseErr("address", 8, ErrTruncated)
-	} else if v := b[o : o+n&^1]; validUTF16(v) {
+	} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
 		m.Address = String(v)
 	} else {
 		return parseErr("address", 8, ErrInvalidUTF16)

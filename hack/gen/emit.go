@@ -387,7 +387,7 @@ func inlineString(w *writer, ind, target, pos, field string) {
 	w.p("%sif o, n := uint64(le.Uint32(b[%s:])), uint64(le.Uint32(b[%s+4:])); n == 0 {", ind, pos, pos)
 	w.p("%s\t%s = nil", ind, target)
 	w.p("%s} else if o+n > uint64(len(b)) {\n%s\treturn parseErr(%s, %s, ErrTruncated)", ind, ind, field, pos)
-	w.p("%s} else if v := b[o : o+n&^1]; validUTF16(v) {\n%s\t%s = String(v)", ind, ind, target)
+	w.p("%s} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {\n%s\t%s = String(v)", ind, ind, target)
 	w.p("%s} else {\n%s\treturn parseErr(%s, %s, ErrInvalidUTF16)\n%s}", ind, ind, field, pos, ind)
 }
 
