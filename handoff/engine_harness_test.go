@@ -26,6 +26,9 @@ type fakeModem struct {
 	onConnect func(m *fakeModem) // after a successful connect, with mu held
 	queryErr  error
 	statusErr error
+	// statusDelay makes Status answer late (the answer is what the modem
+	// said when asked).
+	statusDelay time.Duration
 
 	statuses, connects, queries int
 	connectTimes                []time.Time
@@ -33,9 +36,17 @@ type fakeModem struct {
 
 func (m *fakeModem) Status(ctx context.Context, session uint32) (handoff.ModemStatus, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.statuses++
-	return m.status, m.statusErr
+	st, err, delay := m.status, m.statusErr, m.statusDelay
+	m.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return handoff.ModemStatus{}, ctx.Err()
+		}
+	}
+	return st, err
 }
 
 func (m *fakeModem) Connect(ctx context.Context, session uint32) error {

@@ -49,7 +49,13 @@ type pendingOp struct {
 	kind   opKind
 	gen    uint64
 	cancel context.CancelFunc
+	// What the inputs had told when the op started: a Status answer must
+	// not override a fresher indication that arrived while it was asked.
+	seen inputSeen
 }
+
+// inputSeen counts the inputs of each kind the engine has taken.
+type inputSeen struct{ packetService, session, register uint64 }
 
 // record is a handoff in progress.
 type handoffRecord struct {
@@ -86,11 +92,12 @@ type engineLoop struct {
 	established bool   // the host has been consistent with an active session
 
 	// What is needed.
-	needHost   bool // read Host.State
-	needStatus bool // Modem.Status
-	needQuery  bool // Modem.IPConfiguration
-	authQuery  bool // only a query will do (after connect, start, transport back): indications do not cancel it
-	needEval   bool // compare and apply
+	needHost   bool      // read Host.State
+	needStatus bool      // Modem.Status
+	seen       inputSeen // inputs taken, by kind (see pendingOp.seen)
+	needQuery  bool      // Modem.IPConfiguration
+	authQuery  bool      // only a query will do (after connect, start, transport back): indications do not cancel it
+	needEval   bool      // compare and apply
 	evalAt     time.Time
 	retryAt    time.Time
 	fails      int // consecutive failures, for the backoff
@@ -296,7 +303,7 @@ func (l *engineLoop) setState() {
 func (l *engineLoop) start(kind opKind) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ModemTimeout)
 	l.gen++
-	l.op = &pendingOp{kind: kind, gen: l.gen, cancel: cancel}
+	l.op = &pendingOp{kind: kind, gen: l.gen, cancel: cancel, seen: l.seen}
 	switch kind {
 	case opConnect:
 		l.counters.Connects++
@@ -324,6 +331,7 @@ func (l *engineLoop) result(r opResult) {
 		return // cancelled (transport lost)
 	}
 	l.op.cancel()
+	seen := l.op.seen
 	l.op = nil
 	if r.err != nil {
 		l.counters.ModemErrors++
@@ -334,12 +342,20 @@ func (l *engineLoop) result(r opResult) {
 	now := time.Now()
 	switch r.kind {
 	case opStatus:
+		// Each part of the answer applies only if no input of its kind
+		// came while it was asked: that input is newer than the answer.
 		l.needStatus = false
-		l.onRegister(r.status.Register)
-		l.onPacketService(r.status.PacketService, now)
-		s := r.status.Session
-		s.ID = l.cfg.Session
-		l.onSession(s, now)
+		if l.seen.register == seen.register {
+			l.onRegister(r.status.Register)
+		}
+		if l.seen.packetService == seen.packetService {
+			l.onPacketService(r.status.PacketService, now)
+		}
+		if l.seen.session == seen.session {
+			s := r.status.Session
+			s.ID = l.cfg.Session
+			l.onSession(s, now)
+		}
 	case opConnect:
 		l.onSession(Session{ID: l.cfg.Session, ActivationState: mbim.ActivationStateActivated}, now)
 	case opQuery:
@@ -409,10 +425,12 @@ func (l *engineLoop) input(q queuedInput) {
 	switch v := q.in.(type) {
 	case PacketService:
 		if !l.lost {
+			l.seen.packetService++
 			l.onPacketService(v, q.at)
 		}
 	case Session:
 		if !l.lost && v.ID == l.cfg.Session {
+			l.seen.session++
 			l.onSession(v, q.at)
 		}
 	case IPConfiguration:
@@ -421,6 +439,7 @@ func (l *engineLoop) input(q queuedInput) {
 		}
 	case Register:
 		if !l.lost {
+			l.seen.register++
 			l.onRegister(v)
 		}
 	case TransportLost:

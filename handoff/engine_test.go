@@ -850,3 +850,21 @@ func TestDetachAndReattachKeepingTheAddress(t *testing.T) {
 		}
 	})
 }
+
+// A Status answer is what the modem said when it was asked: an indication
+// that arrives while the answer is on its way is newer and must win.
+func TestStaleStatusDoesNotOverrideNewerInput(t *testing.T) {
+	run(t, func(t *testing.T) {
+		m := activeModem(mbim.DataClassLte, ipv4Only(addr4a, gw4a))
+		m.status.PacketService = handoff.PacketService{State: mbim.PacketServiceStateDetached}
+		m.statusDelay = time.Second
+		h := newHarness(t, handoff.EngineConfig{}, m, consistentHost(m.ip))
+		defer h.stop()
+		h.settle(500 * time.Millisecond)
+		h.handle(attached(mbim.DataClassLte)) // newer than the Status answer
+		h.settle(2 * time.Second)
+		if got := h.e.Snapshot().PacketService.State; got != mbim.PacketServiceStateAttached {
+			t.Fatalf("packet service %s after a stale Status answer, want ATTACHED (the newer input)", got)
+		}
+	})
+}
