@@ -442,11 +442,9 @@ func (r *runState) loop() error {
 				m.log.Warn("attach failed", "err", err, "retry_in", d)
 				r.armAttachRetry(d)
 			} else {
+				// The answer itself was handed to the engine; a Status the
+				// engine asked before it cannot override it.
 				r.attachFails, r.attachNext = 0, time.Time{}
-				// The engine may have been reading the modem's state when
-				// the attach answered, and hold an older packet service:
-				// read it again once the answer has settled.
-				r.startPoll(attachSettle, false)
 			}
 		}
 	}
@@ -806,10 +804,6 @@ func (m *Manager) observe(b mbim.Body) {
 		}
 	}
 }
-
-// attachSettle is how long after an attach the Manager reads the modem's
-// state again.
-const attachSettle = 250 * time.Millisecond
 
 // simInitWait bounds the wait for a SIM that is still initialising.
 const simInitWait = 30 * time.Second

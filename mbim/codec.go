@@ -40,14 +40,6 @@ func appendPadded(b, p []byte) []byte {
 	return append(b, zeros[:pad4(len(p))-len(p)]...)
 }
 
-// need reports a short fixed part.
-func need(b []byte, n int, field string) error {
-	if len(b) < n {
-		return parseErr(field, len(b), ErrTruncated)
-	}
-	return nil
-}
-
 // decRef reads the OL pair at b[at:] (the caller checked that 8 bytes are
 // there) and returns the referenced bytes. Length 0 means absent: the
 // offset is ignored and nil returned, as libmbim does.
