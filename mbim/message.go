@@ -45,7 +45,16 @@ var (
 // only from a complete message or from fragment 0 of a fragmented one; later
 // fragments carry raw continuation bytes there. The zero Message has type 0
 // and answers zero everywhere.
-type Message struct{ b []byte }
+type Message struct {
+	b []byte
+	// infoStart and infoEnd bound the information buffer in b when
+	// ParseMessage found one (a complete COMMAND, COMMAND_DONE or
+	// INDICATE_STATUS); both are 0 otherwise. They are kept so that
+	// InformationBuffer, called for every received message, does not
+	// re-derive what ParseMessage already checked. Two uint32s rather than a
+	// slice keep Message at four words, small enough to stay in registers.
+	infoStart, infoEnd uint32
+}
 
 // ParseMessage validates the message that starts at b[0] and returns a view
 // of exactly b[:MessageLength]. Bytes after MessageLength are not looked at:
@@ -87,9 +96,10 @@ func ParseMessage(b []byte) (Message, error) {
 		}
 		n := uint64(binary.LittleEndian.Uint32(b[offMessageLength:]))
 		if hdr != 0 && n >= hdr && n <= uint64(len(b)) &&
-			binary.LittleEndian.Uint64(b[offFragmentTotal:]) == 1 && // total 1, current 0
-			hdr+uint64(binary.LittleEndian.Uint32(b[hdr-4:])) <= n {
-			return Message{b[:n:n]}, nil
+			binary.LittleEndian.Uint64(b[offFragmentTotal:]) == 1 { // total 1, current 0
+			if end := hdr + uint64(binary.LittleEndian.Uint32(b[hdr-4:])); end <= n {
+				return Message{b[:n:n], uint32(hdr), uint32(end)}, nil
+			}
 		}
 	}
 	return parseMessage(b)
@@ -128,7 +138,7 @@ func parseMessage(b []byte) (Message, error) {
 	// whatever follows the message in the caller's buffer.
 	b = b[:n:n]
 	if hdr == 0 {
-		return Message{b}, nil
+		return Message{b: b}, nil
 	}
 	total := binary.LittleEndian.Uint32(b[offFragmentTotal:])
 	current := binary.LittleEndian.Uint32(b[offFragmentCurrent:])
@@ -140,7 +150,7 @@ func parseMessage(b []byte) (Message, error) {
 	case total > 1:
 		// A fragment of a longer message: its content is checked once the
 		// message is reassembled.
-		return Message{b}, nil
+		return Message{b: b}, nil
 	case int(n) < hdr:
 		return Message{}, parseErr("message_length", offMessageLength, ErrMalformed)
 	}
@@ -148,7 +158,7 @@ func parseMessage(b []byte) (Message, error) {
 	if uint64(n) < uint64(hdr)+uint64(ibl) {
 		return Message{}, parseErr("information_buffer_length", hdr-4, ErrMalformed)
 	}
-	return Message{b}, nil
+	return Message{b, uint32(hdr), uint32(hdr) + ibl}, nil
 }
 
 // NextMessage splits a byte stream (a pty or a proxy socket delivers chunks
@@ -304,8 +314,15 @@ func (m Message) InformationBufferOffset() int { return m.Type().infoOffset() }
 // buffer is a non-nil empty slice. The slice aliases the message and has no
 // spare capacity.
 func (m Message) InformationBuffer() []byte {
-	// Written out rather than built from the other accessors: a client
-	// calls it for every message it receives.
+	if m.infoStart != 0 {
+		return m.b[m.infoStart:m.infoEnd:m.infoEnd]
+	}
+	return m.findInformationBuffer()
+}
+
+// findInformationBuffer is InformationBuffer for a Message that was not
+// made by ParseMessage (a reassembled message, a copy).
+func (m Message) findInformationBuffer() []byte {
 	b := m.b
 	if len(b) < msgFragmentHdrEnd {
 		return nil

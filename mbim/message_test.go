@@ -940,6 +940,9 @@ func FuzzMessageFraming(f *testing.F) {
 		if int(m.Length()) != len(b) || !bytes.Equal(b, data[:len(b)]) {
 			t.Fatalf("view %x is not the first MessageLength bytes of %x", b, data)
 		}
+		if ib, slow := m.InformationBuffer(), m.findInformationBuffer(); !bytes.Equal(ib, slow) || (ib == nil) != (slow == nil) {
+			t.Fatalf("information buffer %x kept by ParseMessage, %x derived from the header", ib, slow)
+		}
 		if !m.Type().fragmentable() || m.IsFragment() {
 			return
 		}
