@@ -44,28 +44,28 @@ func appendPadded(b, p []byte) []byte {
 // there) and returns the referenced bytes. Length 0 means absent: the
 // offset is ignored and nil returned, as libmbim does.
 func decRef(b []byte, at int, field string) ([]byte, error) {
-	off, n := le.Uint32(b[at:]), le.Uint32(b[at+4:])
+	// Written without span to stay within the inliner's budget: two
+	// uint32s cannot overflow a uint64.
+	off, n := uint64(le.Uint32(b[at:])), uint64(le.Uint32(b[at+4:]))
 	if n == 0 {
 		return nil, nil
 	}
-	v, ok := span(b, uint64(off), uint64(n))
-	if !ok {
+	if off+n > uint64(len(b)) {
 		return nil, parseErr(field, at, ErrTruncated)
 	}
-	return v, nil
+	return b[off : off+n], nil
 }
 
 // decRefUICC is decRef for the MS UICC layouts that put the length first.
 func decRefUICC(b []byte, at int, field string) ([]byte, error) {
-	n, off := le.Uint32(b[at:]), le.Uint32(b[at+4:])
+	n, off := uint64(le.Uint32(b[at:])), uint64(le.Uint32(b[at+4:]))
 	if n == 0 {
 		return nil, nil
 	}
-	v, ok := span(b, uint64(off), uint64(n))
-	if !ok {
+	if off+n > uint64(len(b)) {
 		return nil, parseErr(field, at, ErrTruncated)
 	}
-	return v, nil
+	return b[off : off+n], nil
 }
 
 // decStringUTF8 reads an OL-referenced UTF-8 string, dropping trailing NULs.
