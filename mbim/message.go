@@ -86,20 +86,19 @@ func ParseMessage(b []byte) (Message, error) {
 	// The common case first, checked in one pass: a complete COMMAND_DONE,
 	// COMMAND or INDICATE_STATUS in one fragment. Anything else takes the
 	// full walk, which also names what is wrong.
-	if len(b) >= 48 {
-		hdr := uint64(0)
+	if len(b) >= 48 && binary.LittleEndian.Uint64(b[offFragmentTotal:]) == 1 { // total 1, current 0
+		// Each type reads its InformationBufferLength at a constant offset,
+		// which keeps the loads independent of the type test.
+		var hdr, end uint64
 		switch MessageType(binary.LittleEndian.Uint32(b)) {
 		case TypeCommandDone, TypeCommand:
-			hdr = 48
+			hdr, end = 48, 48+uint64(binary.LittleEndian.Uint32(b[44:]))
 		case TypeIndicateStatus:
-			hdr = 44
+			hdr, end = 44, 44+uint64(binary.LittleEndian.Uint32(b[40:]))
 		}
-		n := uint64(binary.LittleEndian.Uint32(b[offMessageLength:]))
-		if hdr != 0 && n >= hdr && n <= uint64(len(b)) &&
-			binary.LittleEndian.Uint64(b[offFragmentTotal:]) == 1 { // total 1, current 0
-			if end := hdr + uint64(binary.LittleEndian.Uint32(b[hdr-4:])); end <= n {
-				return Message{b[:n:n], uint32(hdr), uint32(end)}, nil
-			}
+		// end >= hdr > 0 when the type matched.
+		if n := uint64(binary.LittleEndian.Uint32(b[offMessageLength:])); hdr != 0 && end <= n && n <= uint64(len(b)) {
+			return Message{b[:n:n], uint32(hdr), uint32(end)}, nil
 		}
 	}
 	return parseMessage(b)
