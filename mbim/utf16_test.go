@@ -51,6 +51,24 @@ func TestValidUTF16(t *testing.T) {
 			}
 		}
 	}
+	// The fast path sees every code unit: one high unit anywhere in a
+	// string it handles sends the string to the careful walk.
+	for n := 8; n <= 16; n += 2 {
+		plain := make([]byte, n)
+		for i := 0; i < n; i += 2 {
+			plain[i] = 'a'
+		}
+		if !validShortUTF16(plain) {
+			t.Fatalf("validShortUTF16 rejects %d bytes of plain text", n)
+		}
+		for i := 0; i < n; i += 2 {
+			b := append([]byte(nil), plain...)
+			b[i+1] = 0xd8
+			if validShortUTF16(b) {
+				t.Fatalf("validShortUTF16(%x) misses the surrogate at byte %d", b, i)
+			}
+		}
+	}
 	// A real pair is valid; its halves alone are not.
 	pair := AppendUTF16(nil, "\U0001F600")
 	if !validUTF16(pair) || validUTF16(pair[:2]) || validUTF16(pair[2:]) {
