@@ -623,7 +623,7 @@ func (l *engineLoop) evaluate() bool {
 		}
 		inv, invOK := l.hv.inverse(op)
 		l.counters.HostWrites++
-		if err := op.do(l.ctx, l.host); err != nil {
+		if err := l.hostDo(op); err != nil {
 			l.counters.HostErrors++
 			// Leave the host in its last consistent state: undo what this
 			// application changed (never a link signal: then the addresses
@@ -679,7 +679,7 @@ func (l *engineLoop) evaluate() bool {
 
 // doOp makes one host change and records it.
 func (l *engineLoop) doOp(op hostOp, rec *handoffRecord) error {
-	if err := op.do(l.ctx, l.host); err != nil {
+	if err := l.hostDo(op); err != nil {
 		return err
 	}
 	l.hv.apply(op)
@@ -687,6 +687,20 @@ func (l *engineLoop) doOp(op hostOp, rec *handoffRecord) error {
 		rec.steps = append(rec.steps, op.String())
 	}
 	return nil
+}
+
+// hostOpTimeout bounds one host change. Host changes are local netlink
+// requests (microseconds) plus, for IPv6, a wait of at most 250 ms.
+const hostOpTimeout = 5 * time.Second
+
+// hostDo applies one host change. It is not cut short when the engine is
+// stopping: an application that has started finishes (within
+// hostOpTimeout), so that a shutdown leaves the host consistent and does
+// not report a handoff as failed because the daemon was told to stop.
+func (l *engineLoop) hostDo(op hostOp) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), hostOpTimeout)
+	defer cancel()
+	return op.do(ctx, l.host)
 }
 
 func (l *engineLoop) emit(ev Event) Event {

@@ -1,10 +1,12 @@
 package handoff_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -865,6 +867,73 @@ func TestStaleStatusDoesNotOverrideNewerInput(t *testing.T) {
 		h.settle(2 * time.Second)
 		if got := h.e.Snapshot().PacketService.State; got != mbim.PacketServiceStateAttached {
 			t.Fatalf("packet service %s after a stale Status answer, want ATTACHED (the newer input)", got)
+		}
+	})
+}
+
+// ctxHost is the fake host with the kernel host's behaviour on a done
+// context: the call fails. Before its first address change it runs
+// beforeAdd (the test stops the engine there).
+type ctxHost struct {
+	*handofftest.Host
+	beforeAdd func()
+}
+
+func (h *ctxHost) AddAddress(ctx context.Context, p netip.Prefix) error {
+	if h.beforeAdd != nil {
+		h.beforeAdd()
+		h.beforeAdd = nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return h.Host.AddAddress(ctx, p)
+}
+
+func (h *ctxHost) ReplaceDefaultRoute(ctx context.Context, r handoff.Route) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return h.Host.ReplaceDefaultRoute(ctx, r)
+}
+
+// A stop that arrives while the host is being changed lets the change
+// finish: the host is left consistent with the new configuration and the
+// handoff is not reported as failed because the daemon was stopping.
+func TestStopDuringHostChangeFinishesIt(t *testing.T) {
+	run(t, func(t *testing.T) {
+		old, next := ipv4Only(addr4a, gw4a), ipv4Only(addr4b, gw4b)
+		m := activeModem(mbim.DataClassLte, old)
+		ctx, cancel := context.WithCancel(context.Background())
+		host := &ctxHost{Host: consistentHost(old)}
+		var (
+			mu  sync.Mutex
+			evs []handoff.Event
+		)
+		e := handoff.New(handoff.EngineConfig{Interface: "wwan0", Sinks: []func(handoff.Event){func(ev handoff.Event) {
+			mu.Lock()
+			evs = append(evs, ev)
+			mu.Unlock()
+		}}}, m, host)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		synctest.Wait()
+
+		host.beforeAdd = cancel
+		m.set(func(m *fakeModem) { m.ip = next })
+		e.Handle(attached(mbim.DataClass5gNsa))
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v, want context.Canceled", err)
+		}
+		if err := host.Check(next.Config()); err != nil {
+			t.Errorf("host after a stop during the change: %v (writes %q)", err, host.Writes())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range handoffs(evs) {
+			if ev.Outcome == handoff.Failed {
+				t.Errorf("handoff reported failed: %+v", ev)
+			}
 		}
 	})
 }
