@@ -37,29 +37,16 @@ func decTLV(b []byte, p int, field string) (TLV, int, error) {
 	return TLV{Type: t, Data: Bytes(data)}, p + tlvHeaderLen + int(n) + int(padding), nil
 }
 
-// decTLVU16s decodes a UINT16_TBL TLV into dst's storage.
-func decTLVU16s(dst []uint16, b []byte, p int, field string) ([]uint16, int, error) {
+// decTLVU16s decodes a UINT16_TBL TLV as a view of its values.
+func decTLVU16s(b []byte, p int, field string) (Uint16Table, int, error) {
 	t, next, err := decTLV(b, p, field)
 	if err != nil {
-		return dst[:0], p, err
+		return nil, p, err
 	}
 	if t.Type != TLVTypeUint16Tbl || len(t.Data)%2 != 0 {
-		return dst[:0], p, parseErr(field, p, ErrMalformed)
+		return nil, p, parseErr(field, p, ErrMalformed)
 	}
-	n := len(t.Data) / 2
-	dst = grow(dst, n)
-	d := t.Data[:2*n]
-	i := 0
-	// Four values per load: band lists run to dozens of entries.
-	for ; n-i >= 4; i += 4 {
-		x := le.Uint64(d[2*i:])
-		v := dst[i : i+4 : i+4]
-		v[0], v[1], v[2], v[3] = uint16(x), uint16(x>>16), uint16(x>>32), uint16(x>>48)
-	}
-	for ; i < n; i++ {
-		dst[i] = le.Uint16(d[2*i:])
-	}
-	return dst, next, nil
+	return Uint16Table(t.Data), next, nil
 }
 
 // decTLVList decodes TLVs from b[p:] to the end. Fewer than 8 trailing bytes
@@ -90,16 +77,8 @@ func appendTLV(b []byte, t TLVType, data []byte) []byte {
 }
 
 // appendTLVU16s appends a UINT16_TBL TLV.
-func appendTLVU16s(b []byte, v []uint16) []byte {
-	n := 2 * len(v)
-	padding := pad4(n) - n
-	b = le.AppendUint16(b, uint16(TLVTypeUint16Tbl))
-	b = append(b, 0, byte(padding))
-	b = le.AppendUint32(b, uint32(n))
-	for _, x := range v {
-		b = le.AppendUint16(b, x)
-	}
-	return append(b, zeros[:padding]...)
+func appendTLVU16s(b []byte, t Uint16Table) []byte {
+	return appendTLV(b, TLVTypeUint16Tbl, t[:2*t.Len()])
 }
 
 // tlvListLen is the encoded size of a TLV list.
@@ -191,12 +170,11 @@ func (t TLV) MarshalJSON() ([]byte, error) {
 		}
 		m["string"] = String(t.Data)
 	case TLVTypeUint16Tbl:
-		v, _, err := decTLVU16s(nil, appendTLV(nil, t.Type, t.Data), 0, "")
-		if err != nil {
+		if len(t.Data)%2 != 0 {
 			m["data"] = t.Data
 			break
 		}
-		m["values"] = v
+		m["values"] = append(Uint16Table{}, t.Data...) // [] rather than null when empty
 	case TLVTypeWakeCommand:
 		w, err := t.WakeCommand()
 		if err != nil {

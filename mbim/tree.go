@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -164,6 +165,15 @@ func scalarText(v reflect.Value) (string, bool) {
 			return "(absent)", true
 		}
 		return x.String(), true
+	case Uint16Table:
+		if x.Len() == 0 {
+			return "(none)", true
+		}
+		parts := make([]string, x.Len())
+		for i, v := range x.All() {
+			parts[i] = strconv.Itoa(int(v))
+		}
+		return "[" + strings.Join(parts, ", ") + "]", true
 	case TLV:
 		return tlvText(x), true
 	case bool:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -326,6 +327,80 @@ func (b *Bytes) UnmarshalJSON(j []byte) error {
 		return fmt.Errorf("mbim: bad hex bytes %q: %w", t, err)
 	}
 	*b = v
+	return nil
+}
+
+// Uint16Table is a table of 16-bit values (an MBIMEx 3.0 UINT16_TBL, such
+// as the LTE and NR band lists of DEVICE_CAPS v3) in wire form: little-endian
+// pairs of bytes. Like String it is a view: decoders return it over the
+// message without copying, which matters for band lists that run to dozens
+// of entries. An odd trailing byte is not part of the table.
+type Uint16Table []byte
+
+// MakeUint16Table builds a table from values.
+func MakeUint16Table(v ...uint16) Uint16Table {
+	t := make(Uint16Table, 0, 2*len(v))
+	for _, x := range v {
+		t = le.AppendUint16(t, x)
+	}
+	return t
+}
+
+// Len is the number of values.
+func (t Uint16Table) Len() int { return len(t) / 2 }
+
+// At returns value i; it panics if i is out of range, like an index.
+func (t Uint16Table) At(i int) uint16 { return le.Uint16(t[2*i : 2*i+2]) }
+
+// All yields the values with their indices.
+func (t Uint16Table) All() iter.Seq2[int, uint16] {
+	return func(yield func(int, uint16) bool) {
+		for i := range t.Len() {
+			if !yield(i, t.At(i)) {
+				return
+			}
+		}
+	}
+}
+
+// AppendValues appends the values to dst.
+func (t Uint16Table) AppendValues(dst []uint16) []uint16 {
+	for i := range t.Len() {
+		dst = append(dst, t.At(i))
+	}
+	return dst
+}
+
+// String prints the values in decimal, as fmt prints a []uint16.
+func (t Uint16Table) String() string {
+	return fmt.Sprint(t.AppendValues(nil))
+}
+
+// MarshalJSON writes the values as a JSON array of numbers (null for nil).
+func (t Uint16Table) MarshalJSON() ([]byte, error) {
+	if t == nil {
+		return []byte("null"), nil
+	}
+	b := []byte{'['}
+	for i := range t.Len() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(t.At(i)), 10)
+	}
+	return append(b, ']'), nil
+}
+
+func (t *Uint16Table) UnmarshalJSON(j []byte) error {
+	var v []uint16
+	if err := json.Unmarshal(j, &v); err != nil {
+		return err
+	}
+	if v == nil {
+		*t = nil
+		return nil
+	}
+	*t = MakeUint16Table(v...)
 	return nil
 }
 

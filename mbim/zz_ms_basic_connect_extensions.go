@@ -1694,8 +1694,8 @@ type MsDeviceCapsInfoV3 struct {
 	MaxSessions     uint32        `json:"max_sessions"`
 	ExecutorIndex   uint32        `json:"executor_index"`
 	WcdmaBandClass  uint32        `json:"wcdma_band_class"`
-	LteBandClasses  []uint16      `json:"lte_band_classes"`
-	NrBandClasses   []uint16      `json:"nr_band_classes"`
+	LteBandClasses  Uint16Table   `json:"lte_band_classes"`
+	NrBandClasses   Uint16Table   `json:"nr_band_classes"`
 	CustomDataClass String        `json:"custom_data_class"`
 	DeviceId        String        `json:"device_id"` // personal
 	FirmwareInfo    String        `json:"firmware_info"`
@@ -1721,10 +1721,10 @@ func (m *MsDeviceCapsInfoV3) Decode(b []byte) error {
 	m.ExecutorIndex = uint32(le.Uint32(b[40:]))
 	m.WcdmaBandClass = uint32(le.Uint32(b[44:]))
 	p := 48
-	if m.LteBandClasses, p, err = decTLVU16s(m.LteBandClasses, b, p, "lte_band_classes"); err != nil {
+	if m.LteBandClasses, p, err = decTLVU16s(b, p, "lte_band_classes"); err != nil {
 		return err
 	}
-	if m.NrBandClasses, p, err = decTLVU16s(m.NrBandClasses, b, p, "nr_band_classes"); err != nil {
+	if m.NrBandClasses, p, err = decTLVU16s(b, p, "nr_band_classes"); err != nil {
 		return err
 	}
 	if len(b)-p < 8 {
@@ -1808,7 +1808,7 @@ func (m *MsDeviceCapsInfoV3) AppendBinary(b []byte) ([]byte, error) {
 
 // EncodedLen is the number of bytes AppendBinary appends.
 func (m *MsDeviceCapsInfoV3) EncodedLen() int {
-	return 48 + tlvLen(2*len(m.LteBandClasses)) + tlvLen(2*len(m.NrBandClasses)) + tlvLen(len(m.CustomDataClass)) + tlvLen(len(m.DeviceId)) + tlvLen(len(m.FirmwareInfo)) + tlvLen(len(m.HardwareInfo))
+	return 48 + tlvLen(2*m.LteBandClasses.Len()) + tlvLen(2*m.NrBandClasses.Len()) + tlvLen(len(m.CustomDataClass)) + tlvLen(len(m.DeviceId)) + tlvLen(len(m.FirmwareInfo)) + tlvLen(len(m.HardwareInfo))
 }
 
 // MsSlot is an MBIM information-buffer layout.

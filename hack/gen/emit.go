@@ -138,7 +138,7 @@ func (m *model) goType(f *field) string {
 	case "u32_array":
 		return "[]uint32"
 	case "tlv_u16_array":
-		return "[]uint16"
+		return "Uint16Table"
 	case "tlv":
 		return "TLV"
 	case "tlv_list":
@@ -363,7 +363,7 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\t} else if v := b[p+8 : p+8+n&^1]; validUTF16(v) {\n\t\t%s = String(v)\n\t\tp += 8 + n + pad", x)
 		w.p("\t} else {\n\t\treturn parseErr(%s, p, ErrInvalidUTF16)\n\t}", j)
 	case "tlv_u16_array":
-		w.p("\tif %s, p, err = decTLVU16s(%s, b, p, %s); err != nil {\n\t\treturn err\n\t}", x, x, j)
+		w.p("\tif %s, p, err = decTLVU16s(b, p, %s); err != nil {\n\t\treturn err\n\t}", x, j)
 		return true
 	case "tlv":
 		w.p("\tif %s, p, err = decTLV(b, p, %s); err != nil {\n\t\treturn err\n\t}", x, j)
@@ -414,7 +414,7 @@ func (m *model) fixedLenExpr(s *strct) string {
 		case "tlv_string":
 			terms = append(terms, "tlvLen(len("+x+"))")
 		case "tlv_u16_array":
-			terms = append(terms, "tlvLen(2*len("+x+"))")
+			terms = append(terms, "tlvLen(2*"+x+".Len())")
 		case "tlv":
 			terms = append(terms, "tlvLen(len("+x+".Data))")
 		case "tlv_list":

@@ -108,7 +108,7 @@ func (s *Sim) msDeviceCaps(r *req) result {
 		return reply(&mbim.MsDeviceCapsInfoV3{
 			DeviceType: d.DeviceType, CellularClass: d.CellularClass, VoiceClass: d.VoiceClass, SimClass: d.SimClass,
 			DataClass: c, SmsCaps: d.SmsCaps, ControlCaps: d.ControlCaps, DataSubclass: sub, MaxSessions: d.MaxSessions,
-			WcdmaBandClass: d.WcdmaBandClass, LteBandClasses: d.LteBands, NrBandClasses: d.NrBands,
+			WcdmaBandClass: d.WcdmaBandClass, LteBandClasses: mbim.MakeUint16Table(d.LteBands...), NrBandClasses: mbim.MakeUint16Table(d.NrBands...),
 			CustomDataClass: str(d.CustomDataClass), DeviceId: str(d.DeviceID), FirmwareInfo: str(d.Firmware), HardwareInfo: str(d.Hardware),
 		})
 	}

@@ -690,7 +690,7 @@ func TestMicrosoftServices(t *testing.T) {
 	var v3 mbim.MsDeviceCapsInfoV3
 	h.ok(mbim.ServiceMsBasicConnectExtensions, mbim.CIDMsDeviceCaps, mbim.CommandQuery, nil, &v3)
 	if v3.DataClass&mbim.DataClassV35g == 0 || v3.DataSubclass != mbim.DataSubclass5gEndc|mbim.DataSubclass5gNr ||
-		!slices.Equal(v3.LteBandClasses, DefaultDevice().LteBands) || v3.FirmwareInfo.String() != DefaultDevice().Firmware {
+		!slices.Equal(v3.LteBandClasses.AppendValues(nil), DefaultDevice().LteBands) || v3.FirmwareInfo.String() != DefaultDevice().Firmware {
 		t.Fatalf("MS device caps v3 %+v", v3)
 	}
 	var slot mbim.MsSlotInfoStatusInfo
