@@ -4640,7 +4640,7 @@ func (m *IPConfigurationInfo) Decode(b []byte) error {
 		}
 		m.IPv4Addresses = grow(m.IPv4Addresses, int(m.IPv4AddressCount))
 		for i := range m.IPv4Addresses {
-			if err := m.IPv4Addresses[i].Decode(v[i*8:]); err != nil {
+			if err := m.IPv4Addresses[i].Decode(v[i*8 : (i+1)*8]); err != nil {
 				return nestErr(indexed("ipv4_addresses", i), int(le.Uint32(b[16:]))+i*8, err)
 			}
 		}
@@ -4655,7 +4655,7 @@ func (m *IPConfigurationInfo) Decode(b []byte) error {
 		}
 		m.IPv6Addresses = grow(m.IPv6Addresses, int(m.IPv6AddressCount))
 		for i := range m.IPv6Addresses {
-			if err := m.IPv6Addresses[i].Decode(v[i*20:]); err != nil {
+			if err := m.IPv6Addresses[i].Decode(v[i*20 : (i+1)*20]); err != nil {
 				return nestErr(indexed("ipv6_addresses", i), int(le.Uint32(b[24:]))+i*20, err)
 			}
 		}

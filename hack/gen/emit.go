@@ -323,7 +323,7 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		w.p("\t\tv, err := decOffset(b, %s, uint64(%s)*%d, %s)\n\t\tif err != nil {\n\t\t\treturn err\n\t\t}", pos, cnt, size, j)
 		w.p("\t\t%s = grow(%s, int(%s))", x, x, cnt)
 		w.p("\t\tfor i := range %s {", x)
-		w.p("\t\t\tif err := %s[i].Decode(v[i*%d:]); err != nil {", x, size)
+		w.p("\t\t\tif err := %s[i].Decode(v[i*%d : (i+1)*%d]); err != nil {", x, size, size)
 		w.p("\t\t\t\treturn nestErr(indexed(%s, i), int(le.Uint32(b[%s:]))+i*%d, err)\n\t\t\t}\n\t\t}\n\t}", j, pos, size)
 	case "struct_ol_list":
 		min := m.minSize(m.structs[f.Type])
