@@ -255,13 +255,39 @@ func (m *AtdsOperatorsInfo) Decode(b []byte) error {
 		return parseErr("providers", p, ErrTruncated)
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
-	for i := range m.Providers {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
-			return parseErr(indexed("providers", i), p, ErrTruncated)
+	for ei := range m.Providers {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 32 || uint64(len(b))-eo < 32 {
+			return parseErr(indexed("providers", ei), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("providers", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Providers[ei]
+			if len(b) < 32 {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("atds_provider", len(b), ErrTruncated))
+			}
+			if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+				e.ProviderId = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderId = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrInvalidUTF16))
+			}
+			e.ProviderState = ProviderState(le.Uint32(b[8:]))
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.ProviderName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderName = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrInvalidUTF16))
+			}
+			e.PlmnMode = AtdsProviderPlmnMode(le.Uint32(b[20:]))
+			e.Rssi = uint32(le.Uint32(b[24:]))
+			e.ErrorRate = uint32(le.Uint32(b[28:]))
 		}
 		p += 8
 	}

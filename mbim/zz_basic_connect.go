@@ -3200,13 +3200,39 @@ func (m *PreferredProvidersInfo) Decode(b []byte) error {
 		return parseErr("providers", p, ErrTruncated)
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
-	for i := range m.Providers {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
-			return parseErr(indexed("providers", i), p, ErrTruncated)
+	for ei := range m.Providers {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 32 || uint64(len(b))-eo < 32 {
+			return parseErr(indexed("providers", ei), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("providers", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Providers[ei]
+			if len(b) < 32 {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider", len(b), ErrTruncated))
+			}
+			if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+				e.ProviderId = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderId = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrInvalidUTF16))
+			}
+			e.ProviderState = ProviderState(le.Uint32(b[8:]))
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.ProviderName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderName = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrInvalidUTF16))
+			}
+			e.CellularClass = CellularClass(le.Uint32(b[20:]))
+			e.Rssi = uint32(le.Uint32(b[24:]))
+			e.ErrorRate = uint32(le.Uint32(b[28:]))
 		}
 		p += 8
 	}
@@ -3288,13 +3314,39 @@ func (m *VisibleProvidersInfo) Decode(b []byte) error {
 		return parseErr("providers", p, ErrTruncated)
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
-	for i := range m.Providers {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
-			return parseErr(indexed("providers", i), p, ErrTruncated)
+	for ei := range m.Providers {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 32 || uint64(len(b))-eo < 32 {
+			return parseErr(indexed("providers", ei), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("providers", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Providers[ei]
+			if len(b) < 32 {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider", len(b), ErrTruncated))
+			}
+			if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+				e.ProviderId = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderId = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrInvalidUTF16))
+			}
+			e.ProviderState = ProviderState(le.Uint32(b[8:]))
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.ProviderName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderName = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrInvalidUTF16))
+			}
+			e.CellularClass = CellularClass(le.Uint32(b[20:]))
+			e.Rssi = uint32(le.Uint32(b[24:]))
+			e.ErrorRate = uint32(le.Uint32(b[28:]))
 		}
 		p += 8
 	}
@@ -4439,13 +4491,48 @@ func (m *ProvisionedContextsInfo) Decode(b []byte) error {
 		return parseErr("provisioned_contexts", p, ErrTruncated)
 	}
 	m.ProvisionedContexts = grow(m.ProvisionedContexts, int(m.ProvisionedContextsCount))
-	for i := range m.ProvisionedContexts {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 52 || uint64(len(b))-o < 52 {
-			return parseErr(indexed("provisioned_contexts", i), p, ErrTruncated)
+	for ei := range m.ProvisionedContexts {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 52 || uint64(len(b))-eo < 52 {
+			return parseErr(indexed("provisioned_contexts", ei), p, ErrTruncated)
 		}
-		if err := m.ProvisionedContexts[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("provisioned_contexts", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.ProvisionedContexts[ei]
+			if len(b) < 52 {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("provisioned_context_element", len(b), ErrTruncated))
+			}
+			e.ContextId = uint32(le.Uint32(b[0:]))
+			e.ContextType = ContextType(b[4 : 4+16])
+			if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+				e.AccessString = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("access_string", 20, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.AccessString = String(v)
+			} else {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("access_string", 20, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+				e.UserName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("user_name", 28, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.UserName = String(v)
+			} else {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("user_name", 28, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[36:])), uint64(le.Uint32(b[36+4:])); n == 0 {
+				e.Password = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("password", 36, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.Password = String(v)
+			} else {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("password", 36, ErrInvalidUTF16))
+			}
+			e.Compression = Compression(le.Uint32(b[44:]))
+			e.AuthProtocol = AuthProtocol(le.Uint32(b[48:]))
 		}
 		p += 8
 	}
@@ -4834,13 +4921,31 @@ func (m *DeviceServicesInfo) Decode(b []byte) error {
 		return parseErr("device_services", p, ErrTruncated)
 	}
 	m.DeviceServices = grow(m.DeviceServices, int(m.DeviceServicesCount))
-	for i := range m.DeviceServices {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 28 || uint64(len(b))-o < 28 {
-			return parseErr(indexed("device_services", i), p, ErrTruncated)
+	for ei := range m.DeviceServices {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 28 || uint64(len(b))-eo < 28 {
+			return parseErr(indexed("device_services", ei), p, ErrTruncated)
 		}
-		if err := m.DeviceServices[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("device_services", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.DeviceServices[ei]
+			if len(b) < 28 {
+				return nestErr(indexed("device_services", ei), int(eo), parseErr("device_service_element", len(b), ErrTruncated))
+			}
+			e.DeviceServiceId = UUID(b[0 : 0+16])
+			e.DssPayload = uint32(le.Uint32(b[16:]))
+			e.MaxDssInstances = uint32(le.Uint32(b[20:]))
+			e.CidsCount = uint32(le.Uint32(b[24:]))
+			p := 28
+			if !countFits(e.CidsCount, 4, len(b)-p) {
+				return nestErr(indexed("device_services", ei), int(eo), parseErr("cids", p, ErrTruncated))
+			}
+			e.Cids = grow(e.Cids, int(e.CidsCount))
+			for i := range e.Cids {
+				e.Cids[i] = le.Uint32(b[p:])
+				p += 4
+			}
+			_ = p
 		}
 		p += 8
 	}
@@ -4939,13 +5044,29 @@ func (m *DeviceServiceSubscribeListInfo) Decode(b []byte) error {
 		return parseErr("device_service_subscribe_list", p, ErrTruncated)
 	}
 	m.Events = grow(m.Events, int(m.EventsCount))
-	for i := range m.Events {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 20 || uint64(len(b))-o < 20 {
-			return parseErr(indexed("device_service_subscribe_list", i), p, ErrTruncated)
+	for ei := range m.Events {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 20 || uint64(len(b))-eo < 20 {
+			return parseErr(indexed("device_service_subscribe_list", ei), p, ErrTruncated)
 		}
-		if err := m.Events[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("device_service_subscribe_list", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Events[ei]
+			if len(b) < 20 {
+				return nestErr(indexed("device_service_subscribe_list", ei), int(eo), parseErr("event_entry", len(b), ErrTruncated))
+			}
+			e.DeviceServiceId = UUID(b[0 : 0+16])
+			e.CidsCount = uint32(le.Uint32(b[16:]))
+			p := 20
+			if !countFits(e.CidsCount, 4, len(b)-p) {
+				return nestErr(indexed("device_service_subscribe_list", ei), int(eo), parseErr("cids", p, ErrTruncated))
+			}
+			e.Cids = grow(e.Cids, int(e.CidsCount))
+			for i := range e.Cids {
+				e.Cids[i] = le.Uint32(b[p:])
+				p += 4
+			}
+			_ = p
 		}
 		p += 8
 	}
@@ -5213,13 +5334,32 @@ func (m *IPPacketFiltersInfo) Decode(b []byte) error {
 		return parseErr("packet_filters", p, ErrTruncated)
 	}
 	m.PacketFilters = grow(m.PacketFilters, int(m.PacketFiltersCount))
-	for i := range m.PacketFilters {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 12 || uint64(len(b))-o < 12 {
-			return parseErr(indexed("packet_filters", i), p, ErrTruncated)
+	for ei := range m.PacketFilters {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 12 || uint64(len(b))-eo < 12 {
+			return parseErr(indexed("packet_filters", ei), p, ErrTruncated)
 		}
-		if err := m.PacketFilters[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("packet_filters", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.PacketFilters[ei]
+			if len(b) < 12 {
+				return nestErr(indexed("packet_filters", ei), int(eo), parseErr("packet_filter", len(b), ErrTruncated))
+			}
+			e.FilterSize = uint32(le.Uint32(b[0:]))
+			if n := uint64(e.FilterSize); n == 0 {
+				e.PacketFilter = nil
+			} else if o := uint64(le.Uint32(b[4:])); o+n > uint64(len(b)) {
+				return nestErr(indexed("packet_filters", ei), int(eo), parseErr("packet_filter", 4, ErrTruncated))
+			} else {
+				e.PacketFilter = Bytes(b[o : o+n])
+			}
+			if n := uint64(e.FilterSize); n == 0 {
+				e.PacketMask = nil
+			} else if o := uint64(le.Uint32(b[8:])); o+n > uint64(len(b)) {
+				return nestErr(indexed("packet_filters", ei), int(eo), parseErr("packet_mask", 8, ErrTruncated))
+			} else {
+				e.PacketMask = Bytes(b[o : o+n])
+			}
 		}
 		p += 8
 	}
@@ -5276,13 +5416,33 @@ func (m *IPPacketFiltersInfoV3) Decode(b []byte) error {
 		return parseErr("packet_filters", p, ErrTruncated)
 	}
 	m.PacketFilters = grow(m.PacketFilters, int(m.PacketFiltersCount))
-	for i := range m.PacketFilters {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 16 || uint64(len(b))-o < 16 {
-			return parseErr(indexed("packet_filters", i), p, ErrTruncated)
+	for ei := range m.PacketFilters {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 16 || uint64(len(b))-eo < 16 {
+			return parseErr(indexed("packet_filters", ei), p, ErrTruncated)
 		}
-		if err := m.PacketFilters[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("packet_filters", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.PacketFilters[ei]
+			if len(b) < 16 {
+				return nestErr(indexed("packet_filters", ei), int(eo), parseErr("packet_filter_v3", len(b), ErrTruncated))
+			}
+			e.FilterSize = uint32(le.Uint32(b[0:]))
+			if n := uint64(e.FilterSize); n == 0 {
+				e.PacketFilter = nil
+			} else if o := uint64(le.Uint32(b[4:])); o+n > uint64(len(b)) {
+				return nestErr(indexed("packet_filters", ei), int(eo), parseErr("packet_filter", 4, ErrTruncated))
+			} else {
+				e.PacketFilter = Bytes(b[o : o+n])
+			}
+			if n := uint64(e.FilterSize); n == 0 {
+				e.PacketMask = nil
+			} else if o := uint64(le.Uint32(b[8:])); o+n > uint64(len(b)) {
+				return nestErr(indexed("packet_filters", ei), int(eo), parseErr("packet_mask", 8, ErrTruncated))
+			} else {
+				e.PacketMask = Bytes(b[o : o+n])
+			}
+			e.FilterId = uint32(le.Uint32(b[12:]))
 		}
 		p += 8
 	}
@@ -5337,13 +5497,39 @@ func (m *MulticarrierProvidersInfo) Decode(b []byte) error {
 		return parseErr("providers", p, ErrTruncated)
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
-	for i := range m.Providers {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
-			return parseErr(indexed("providers", i), p, ErrTruncated)
+	for ei := range m.Providers {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 32 || uint64(len(b))-eo < 32 {
+			return parseErr(indexed("providers", ei), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("providers", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Providers[ei]
+			if len(b) < 32 {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider", len(b), ErrTruncated))
+			}
+			if o, n := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[0+4:])); n == 0 {
+				e.ProviderId = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderId = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_id", 0, ErrInvalidUTF16))
+			}
+			e.ProviderState = ProviderState(le.Uint32(b[8:]))
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.ProviderName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.ProviderName = String(v)
+			} else {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("provider_name", 12, ErrInvalidUTF16))
+			}
+			e.CellularClass = CellularClass(le.Uint32(b[20:]))
+			e.Rssi = uint32(le.Uint32(b[24:]))
+			e.ErrorRate = uint32(le.Uint32(b[28:]))
 		}
 		p += 8
 	}

@@ -151,13 +151,25 @@ func (m *IntelThermalRfRfimInfo) Decode(b []byte) error {
 		return parseErr("rfim_frequency_values", p, ErrTruncated)
 	}
 	m.RfimFrequencyValues = grow(m.RfimFrequencyValues, int(m.RfimFrequencyValuesCount))
-	for i := range m.RfimFrequencyValues {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 36 || uint64(len(b))-o < 36 {
-			return parseErr(indexed("rfim_frequency_values", i), p, ErrTruncated)
+	for ei := range m.RfimFrequencyValues {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 36 || uint64(len(b))-eo < 36 {
+			return parseErr(indexed("rfim_frequency_values", ei), p, ErrTruncated)
 		}
-		if err := m.RfimFrequencyValues[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("rfim_frequency_values", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.RfimFrequencyValues[ei]
+			if len(b) < 36 {
+				return nestErr(indexed("rfim_frequency_values", ei), int(eo), parseErr("intel_rfim_frequency_value", len(b), ErrTruncated))
+			}
+			e.ServingCellInfo = IntelServingCellInfo(le.Uint32(b[0:]))
+			e.CenterFrequency = uint64(le.Uint64(b[4:]))
+			e.Bandwidth = uint32(le.Uint32(b[12:]))
+			e.Rsrp = uint32(le.Uint32(b[16:]))
+			e.Rsrq = uint32(le.Uint32(b[20:]))
+			e.Sinr = uint32(le.Uint32(b[24:]))
+			e.Rssi = uint32(le.Uint32(b[28:]))
+			e.ConnectionStatus = le.Uint32(b[32:]) != 0
 		}
 		p += 8
 	}

@@ -1053,13 +1053,53 @@ func (m *MsProvisionedContextsInfoV2) Decode(b []byte) error {
 		return parseErr("provisioned_contexts", p, ErrTruncated)
 	}
 	m.ProvisionedContexts = grow(m.ProvisionedContexts, int(m.ProvisionedContextsCount))
-	for i := range m.ProvisionedContexts {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 72 || uint64(len(b))-o < 72 {
-			return parseErr(indexed("provisioned_contexts", i), p, ErrTruncated)
+	for ei := range m.ProvisionedContexts {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 72 || uint64(len(b))-eo < 72 {
+			return parseErr(indexed("provisioned_contexts", ei), p, ErrTruncated)
 		}
-		if err := m.ProvisionedContexts[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("provisioned_contexts", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.ProvisionedContexts[ei]
+			if len(b) < 72 {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("ms_provisioned_context_element_v2", len(b), ErrTruncated))
+			}
+			e.ContextId = uint32(le.Uint32(b[0:]))
+			e.ContextType = ContextType(b[4 : 4+16])
+			e.IpType = ContextIpType(le.Uint32(b[20:]))
+			e.State = ContextState(le.Uint32(b[24:]))
+			e.Roaming = ContextRoamingControl(le.Uint32(b[28:]))
+			e.MediaType = ContextMediaType(le.Uint32(b[32:]))
+			e.Source = ContextSource(le.Uint32(b[36:]))
+			if o, n := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[40+4:])); n == 0 {
+				e.AccessString = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("access_string", 40, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.AccessString = String(v)
+			} else {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("access_string", 40, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[48:])), uint64(le.Uint32(b[48+4:])); n == 0 {
+				e.UserName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("user_name", 48, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.UserName = String(v)
+			} else {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("user_name", 48, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[56:])), uint64(le.Uint32(b[56+4:])); n == 0 {
+				e.Password = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("password", 56, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.Password = String(v)
+			} else {
+				return nestErr(indexed("provisioned_contexts", ei), int(eo), parseErr("password", 56, ErrInvalidUTF16))
+			}
+			e.Compression = Compression(le.Uint32(b[64:]))
+			e.AuthProtocol = AuthProtocol(le.Uint32(b[68:]))
 		}
 		p += 8
 	}
@@ -1149,13 +1189,20 @@ func (m *MsNetworkDenylistInfo) Decode(b []byte) error {
 		return parseErr("providers", p, ErrTruncated)
 	}
 	m.Providers = grow(m.Providers, int(m.ProvidersCount))
-	for i := range m.Providers {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 12 || uint64(len(b))-o < 12 {
-			return parseErr(indexed("providers", i), p, ErrTruncated)
+	for ei := range m.Providers {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 12 || uint64(len(b))-eo < 12 {
+			return parseErr(indexed("providers", ei), p, ErrTruncated)
 		}
-		if err := m.Providers[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("providers", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Providers[ei]
+			if len(b) < 12 {
+				return nestErr(indexed("providers", ei), int(eo), parseErr("ms_network_denylist_provider", len(b), ErrTruncated))
+			}
+			e.Mcc = uint32(le.Uint32(b[0:]))
+			e.Mnc = uint32(le.Uint32(b[4:]))
+			e.NetworkDenylistType = NetworkDenylistType(le.Uint32(b[8:]))
 		}
 		p += 8
 	}
@@ -1289,13 +1336,49 @@ func (m *MsLteAttachConfigurationSet) Decode(b []byte) error {
 		return parseErr("configurations", p, ErrTruncated)
 	}
 	m.Configurations = grow(m.Configurations, int(m.ConfigurationCount))
-	for i := range m.Configurations {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 44 || uint64(len(b))-o < 44 {
-			return parseErr(indexed("configurations", i), p, ErrTruncated)
+	for ei := range m.Configurations {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 44 || uint64(len(b))-eo < 44 {
+			return parseErr(indexed("configurations", ei), p, ErrTruncated)
 		}
-		if err := m.Configurations[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("configurations", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Configurations[ei]
+			if len(b) < 44 {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("ms_lte_attach_configuration", len(b), ErrTruncated))
+			}
+			e.IpType = ContextIpType(le.Uint32(b[0:]))
+			e.Roaming = LteAttachContextRoamingControl(le.Uint32(b[4:]))
+			e.Source = ContextSource(le.Uint32(b[8:]))
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.AccessString = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("access_string", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.AccessString = String(v)
+			} else {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("access_string", 12, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+				e.UserName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("user_name", 20, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.UserName = String(v)
+			} else {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("user_name", 20, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+				e.Password = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("password", 28, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.Password = String(v)
+			} else {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("password", 28, ErrInvalidUTF16))
+			}
+			e.Compression = Compression(le.Uint32(b[36:]))
+			e.AuthProtocol = AuthProtocol(le.Uint32(b[40:]))
 		}
 		p += 8
 	}
@@ -1350,13 +1433,49 @@ func (m *MsLteAttachConfigurationInfo) Decode(b []byte) error {
 		return parseErr("configurations", p, ErrTruncated)
 	}
 	m.Configurations = grow(m.Configurations, int(m.ConfigurationCount))
-	for i := range m.Configurations {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 44 || uint64(len(b))-o < 44 {
-			return parseErr(indexed("configurations", i), p, ErrTruncated)
+	for ei := range m.Configurations {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 44 || uint64(len(b))-eo < 44 {
+			return parseErr(indexed("configurations", ei), p, ErrTruncated)
 		}
-		if err := m.Configurations[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("configurations", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Configurations[ei]
+			if len(b) < 44 {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("ms_lte_attach_configuration", len(b), ErrTruncated))
+			}
+			e.IpType = ContextIpType(le.Uint32(b[0:]))
+			e.Roaming = LteAttachContextRoamingControl(le.Uint32(b[4:]))
+			e.Source = ContextSource(le.Uint32(b[8:]))
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.AccessString = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("access_string", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.AccessString = String(v)
+			} else {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("access_string", 12, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[20:])), uint64(le.Uint32(b[20+4:])); n == 0 {
+				e.UserName = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("user_name", 20, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.UserName = String(v)
+			} else {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("user_name", 20, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[28:])), uint64(le.Uint32(b[28+4:])); n == 0 {
+				e.Password = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("password", 28, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.Password = String(v)
+			} else {
+				return nestErr(indexed("configurations", ei), int(eo), parseErr("password", 28, ErrInvalidUTF16))
+			}
+			e.Compression = Compression(le.Uint32(b[36:]))
+			e.AuthProtocol = AuthProtocol(le.Uint32(b[40:]))
 		}
 		p += 8
 	}
@@ -1857,13 +1976,18 @@ func (m *MsDeviceSlotMappingsInfo) Decode(b []byte) error {
 		return parseErr("slot_map", p, ErrTruncated)
 	}
 	m.SlotMap = grow(m.SlotMap, int(m.MapCount))
-	for i := range m.SlotMap {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 4 || uint64(len(b))-o < 4 {
-			return parseErr(indexed("slot_map", i), p, ErrTruncated)
+	for ei := range m.SlotMap {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 4 || uint64(len(b))-eo < 4 {
+			return parseErr(indexed("slot_map", ei), p, ErrTruncated)
 		}
-		if err := m.SlotMap[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("slot_map", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.SlotMap[ei]
+			if len(b) < 4 {
+				return nestErr(indexed("slot_map", ei), int(eo), parseErr("ms_slot", len(b), ErrTruncated))
+			}
+			e.Slot = uint32(le.Uint32(b[0:]))
 		}
 		p += 8
 	}

@@ -252,13 +252,19 @@ func (m *SarConfigSet) Decode(b []byte) error {
 		return parseErr("config_states", p, ErrTruncated)
 	}
 	m.ConfigStates = grow(m.ConfigStates, int(m.ConfigStatesCount))
-	for i := range m.ConfigStates {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 8 || uint64(len(b))-o < 8 {
-			return parseErr(indexed("config_states", i), p, ErrTruncated)
+	for ei := range m.ConfigStates {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 8 || uint64(len(b))-eo < 8 {
+			return parseErr(indexed("config_states", ei), p, ErrTruncated)
 		}
-		if err := m.ConfigStates[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("config_states", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.ConfigStates[ei]
+			if len(b) < 8 {
+				return nestErr(indexed("config_states", ei), int(eo), parseErr("sar_config_state", len(b), ErrTruncated))
+			}
+			e.AntennaIndex = uint32(le.Uint32(b[0:]))
+			e.BackoffIndex = uint32(le.Uint32(b[4:]))
 		}
 		p += 8
 	}
@@ -320,13 +326,19 @@ func (m *SarConfigInfo) Decode(b []byte) error {
 		return parseErr("config_states", p, ErrTruncated)
 	}
 	m.ConfigStates = grow(m.ConfigStates, int(m.ConfigStatesCount))
-	for i := range m.ConfigStates {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 8 || uint64(len(b))-o < 8 {
-			return parseErr(indexed("config_states", i), p, ErrTruncated)
+	for ei := range m.ConfigStates {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 8 || uint64(len(b))-eo < 8 {
+			return parseErr(indexed("config_states", ei), p, ErrTruncated)
 		}
-		if err := m.ConfigStates[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("config_states", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.ConfigStates[ei]
+			if len(b) < 8 {
+				return nestErr(indexed("config_states", ei), int(eo), parseErr("sar_config_state", len(b), ErrTruncated))
+			}
+			e.AntennaIndex = uint32(le.Uint32(b[0:]))
+			e.BackoffIndex = uint32(le.Uint32(b[4:]))
 		}
 		p += 8
 	}

@@ -661,13 +661,17 @@ func (m *UiccTerminalCapabilityInfo) Decode(b []byte) error {
 		return parseErr("terminal_capabilities", p, ErrTruncated)
 	}
 	m.TerminalCapabilities = grow(m.TerminalCapabilities, int(m.TerminalCapabilityCount))
-	for i := range m.TerminalCapabilities {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 0 || uint64(len(b))-o < 0 {
-			return parseErr(indexed("terminal_capabilities", i), p, ErrTruncated)
+	for ei := range m.TerminalCapabilities {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 0 || uint64(len(b))-eo < 0 {
+			return parseErr(indexed("terminal_capabilities", ei), p, ErrTruncated)
 		}
-		if err := m.TerminalCapabilities[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("terminal_capabilities", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.TerminalCapabilities[ei]
+			p := 0
+			e.TerminalCapabilityData = Bytes(b[p:])
+			_ = p
 		}
 		p += 8
 	}
@@ -842,13 +846,37 @@ func (m *UiccApplicationListInfo) Decode(b []byte) error {
 		return parseErr("applications", p, ErrTruncated)
 	}
 	m.Applications = grow(m.Applications, int(m.ApplicationCount))
-	for i := range m.Applications {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 32 || uint64(len(b))-o < 32 {
-			return parseErr(indexed("applications", i), p, ErrTruncated)
+	for ei := range m.Applications {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 32 || uint64(len(b))-eo < 32 {
+			return parseErr(indexed("applications", ei), p, ErrTruncated)
 		}
-		if err := m.Applications[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("applications", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Applications[ei]
+			if len(b) < 32 {
+				return nestErr(indexed("applications", ei), int(eo), parseErr("uicc_application", len(b), ErrTruncated))
+			}
+			var err error
+			e.ApplicationType = UiccApplicationType(le.Uint32(b[0:]))
+			if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+				e.ApplicationId = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("applications", ei), int(eo), parseErr("application_id", 4, ErrTruncated))
+			} else {
+				e.ApplicationId = Bytes(b[o : o+n])
+			}
+			if e.ApplicationName, err = decStringUTF8(b, 12, "application_name"); err != nil {
+				return nestErr(indexed("applications", ei), int(eo), err)
+			}
+			e.PinKeyReferenceCount = uint32(le.Uint32(b[20:]))
+			if o, n := uint64(le.Uint32(b[24:])), uint64(le.Uint32(b[24+4:])); n == 0 {
+				e.PinKeyReferences = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("applications", ei), int(eo), parseErr("pin_key_references", 24, ErrTruncated))
+			} else {
+				e.PinKeyReferences = Bytes(b[o : o+n])
+			}
 		}
 		p += 8
 	}

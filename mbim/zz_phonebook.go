@@ -261,13 +261,36 @@ func (m *PhonebookReadInfo) Decode(b []byte) error {
 		return parseErr("entries", p, ErrTruncated)
 	}
 	m.Entries = grow(m.Entries, int(m.EntryCount))
-	for i := range m.Entries {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 20 || uint64(len(b))-o < 20 {
-			return parseErr(indexed("entries", i), p, ErrTruncated)
+	for ei := range m.Entries {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 20 || uint64(len(b))-eo < 20 {
+			return parseErr(indexed("entries", ei), p, ErrTruncated)
 		}
-		if err := m.Entries[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("entries", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.Entries[ei]
+			if len(b) < 20 {
+				return nestErr(indexed("entries", ei), int(eo), parseErr("phonebook_entry", len(b), ErrTruncated))
+			}
+			e.EntryIndex = uint32(le.Uint32(b[0:]))
+			if o, n := uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[4+4:])); n == 0 {
+				e.Number = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("entries", ei), int(eo), parseErr("number", 4, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.Number = String(v)
+			} else {
+				return nestErr(indexed("entries", ei), int(eo), parseErr("number", 4, ErrInvalidUTF16))
+			}
+			if o, n := uint64(le.Uint32(b[12:])), uint64(le.Uint32(b[12+4:])); n == 0 {
+				e.Name = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("entries", ei), int(eo), parseErr("name", 12, ErrTruncated))
+			} else if v := b[o : o+n&^1]; validShortUTF16(v) || validUTF16(v) {
+				e.Name = String(v)
+			} else {
+				return nestErr(indexed("entries", ei), int(eo), parseErr("name", 12, ErrInvalidUTF16))
+			}
 		}
 		p += 8
 	}

@@ -650,13 +650,26 @@ func (m *SmsReadInfo) Decode(b []byte) error {
 		return parseErr("pdu_messages", p, ErrTruncated)
 	}
 	m.PduMessages = grow(m.PduMessages, int(m.MessagesCount))
-	for i := range m.PduMessages {
-		o, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
-		if o > uint64(len(b)) || n < 16 || uint64(len(b))-o < 16 {
-			return parseErr(indexed("pdu_messages", i), p, ErrTruncated)
+	for ei := range m.PduMessages {
+		eo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))
+		if eo > uint64(len(b)) || en < 16 || uint64(len(b))-eo < 16 {
+			return parseErr(indexed("pdu_messages", ei), p, ErrTruncated)
 		}
-		if err := m.PduMessages[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {
-			return nestErr(indexed("pdu_messages", i), int(o), err)
+		{
+			b := b[eo:min(eo+en, uint64(len(b)))]
+			e := &m.PduMessages[ei]
+			if len(b) < 16 {
+				return nestErr(indexed("pdu_messages", ei), int(eo), parseErr("sms_pdu_read_record", len(b), ErrTruncated))
+			}
+			e.MessageIndex = uint32(le.Uint32(b[0:]))
+			e.MessageStatus = SmsStatus(le.Uint32(b[4:]))
+			if o, n := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[8+4:])); n == 0 {
+				e.PduData = nil
+			} else if o+n > uint64(len(b)) {
+				return nestErr(indexed("pdu_messages", ei), int(eo), parseErr("pdu_data", 8, ErrTruncated))
+			} else {
+				e.PduData = Bytes(b[o : o+n])
+			}
 		}
 		p += 8
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,6 +192,14 @@ func (m *model) emitDecode(w *writer, s *strct) {
 	w.p("// Decode decodes b into m, reusing m's storage. Strings and bytes in m")
 	w.p("// are views into b. Bytes after the layout are ignored.")
 	w.p("func (m *%s) Decode(b []byte) error {", s.Name)
+	w.WriteString(m.decodeBody(s))
+	w.p("\treturn nil\n}\n")
+}
+
+// decodeBody is the body of s's Decode up to its final return: statements
+// that read b into m and return an error on bad input.
+func (m *model) decodeBody(s *strct) string {
+	var w writer
 	prefix := 0
 	for _, f := range s.Fields {
 		k := m.staticSize(f)
@@ -235,7 +244,30 @@ func (m *model) emitDecode(w *writer, s *strct) {
 	if dyn {
 		w.p("\t_ = p")
 	}
-	w.p("\treturn nil\n}\n")
+	return w.String()
+}
+
+// inlineElemRE and inlineReturnRE find what inlineElem rewrites in an
+// element's decode body.
+var (
+	inlineElemRE   = regexp.MustCompile(`\bm\.`)
+	inlineReturnRE = regexp.MustCompile(`return (parseErr\(.*\)|nestErr\(.*\)|err)$`)
+)
+
+// inlineElem rewrites the decode body of element type s for the loop of a
+// list field: the element is e (a pointer into the list) and its bytes b
+// (a shadowing slice), and every error is re-based as the element's
+// Decode would be by nestErr(path, offset, err). The loop's own names
+// (ei, eo, en, e) are not used by generated bodies, so the element's
+// variables cannot capture them.
+func (m *model) inlineElem(s *strct, path, offset, indent string) string {
+	var out strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(m.decodeBody(s), "\n"), "\n") {
+		line = inlineElemRE.ReplaceAllString(line, "e.")
+		line = inlineReturnRE.ReplaceAllString(line, "return nestErr("+path+", "+offset+", $1)")
+		out.WriteString(indent + line + "\n")
+	}
+	return out.String()
 }
 
 // decField writes the decoding of one field at position pos and reports
@@ -329,11 +361,15 @@ func (m *model) decField(w *writer, f *field, pos string) bool {
 		min := m.minSize(m.structs[f.Type])
 		w.p("\tif !countFits(%s, 8, len(b)-p) {\n\t\treturn parseErr(%s, p, ErrTruncated)\n\t}", cnt, j)
 		w.p("\t%s = grow(%s, int(%s))", x, x, cnt)
-		w.p("\tfor i := range %s {", x)
-		// decElem written out: see its comment for the clamping.
-		w.p("\t\to, n := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))")
-		w.p("\t\tif o > uint64(len(b)) || n < %d || uint64(len(b))-o < %d {\n\t\t\treturn parseErr(indexed(%s, i), p, ErrTruncated)\n\t\t}", min, min, j)
-		w.p("\t\tif err := %s[i].Decode(b[o:min(o+n, uint64(len(b)))]); err != nil {\n\t\t\treturn nestErr(indexed(%s, i), int(o), err)\n\t\t}", x, j)
+		// decElem written out: see its comment for the clamping. The
+		// element's decoding is inlined too: these lists (providers,
+		// packet filters, SMS records) are walked element by element.
+		w.p("\tfor ei := range %s {", x)
+		w.p("\t\teo, en := uint64(le.Uint32(b[p:])), uint64(le.Uint32(b[p+4:]))")
+		w.p("\t\tif eo > uint64(len(b)) || en < %d || uint64(len(b))-eo < %d {\n\t\t\treturn parseErr(indexed(%s, ei), p, ErrTruncated)\n\t\t}", min, min, j)
+		w.p("\t\t{\n\t\t\tb := b[eo:min(eo+en, uint64(len(b)))]\n\t\t\te := &%s[ei]", x)
+		w.WriteString(m.inlineElem(m.structs[f.Type], "indexed("+j+", ei)", "int(eo)", "\t\t"))
+		w.p("\t\t}")
 		w.p("\t\tp += 8\n\t}")
 	case "ms_struct":
 		w.p("\tif le.Uint32(b[%s:]) == 0 {\n\t\t%s = nil\n\t} else {", pos, x)
