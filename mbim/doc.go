@@ -17,8 +17,9 @@
 //
 // ParseMessage validates a message once and returns a Message, a view over
 // the caller's bytes: nothing is copied. Typed layouts decode into
-// caller-owned structs that can be reused; their String and Bytes fields
-// are views into the decoded buffer and stay valid only as long as it does.
+// caller-owned structs that can be reused; their String, UTF8String, Bytes
+// and Uint16Table fields are views into the decoded buffer and stay valid
+// only as long as it does.
 // Call String.String() to get Go text. Encoders append to a caller's buffer
 // (AppendBinary, AppendCommandInfo), so that a steady stream of messages
 // allocates nothing: tests demand 0 allocations for decoding every vector
