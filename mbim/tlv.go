@@ -174,7 +174,11 @@ func (t TLV) MarshalJSON() ([]byte, error) {
 			m["data"] = t.Data
 			break
 		}
-		m["values"] = append(Uint16Table{}, t.Data...) // [] rather than null when empty
+		v := Uint16Table(t.Data)
+		if v == nil {
+			v = Uint16Table{} // [] rather than null
+		}
+		m["values"] = v
 	case TLVTypeWakeCommand:
 		w, err := t.WakeCommand()
 		if err != nil {
